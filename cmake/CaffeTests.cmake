@@ -1,0 +1,37 @@
+# Upstream's gtest suite and ours build into one binary, as upstream's does;
+# every case is a CTest test, run from the merged tree's root, where
+# upstream's tests find their data (src/caffe/test/test_data, examples/).
+# Each Python test file is a CTest test run by pytest.
+include(GoogleTest)
+
+add_library(gtest STATIC "${merged}/src/gtest/gtest-all.cpp")
+target_include_directories(gtest PUBLIC "${merged}/src")
+target_link_libraries(gtest PUBLIC Threads::Threads)
+
+file(GLOB test_srcs "${merged}/src/caffe/test/test_*.cpp")
+if(NOT CPU_ONLY)
+  file(GLOB test_cuda_srcs "${merged}/src/caffe/test/test_*.cu")
+  list(APPEND test_srcs ${test_cuda_srcs})
+endif()
+add_executable(test.testbin ${test_srcs})
+target_link_libraries(test.testbin PRIVATE caffe gtest)
+set_target_properties(test.testbin PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
+gtest_discover_tests(test.testbin
+  WORKING_DIRECTORY "${merged}"
+  DISCOVERY_MODE PRE_TEST
+  DISCOVERY_TIMEOUT 120
+  PROPERTIES LABELS gtest TIMEOUT 600)
+
+if(BUILD_python)
+  file(GLOB python_tests CONFIGURE_DEPENDS "${merged}/python/caffe/test/test_*.py")
+  foreach(file IN LISTS python_tests)
+    get_filename_component(name "${file}" NAME_WE)
+    add_test(NAME python.${name}
+      COMMAND "${Python3_EXECUTABLE}" -m pytest -q -p no:cacheprovider "${file}"
+      WORKING_DIRECTORY "${merged}/python/caffe/test")
+    set_tests_properties(python.${name} PROPERTIES
+      LABELS python TIMEOUT 600
+      ENVIRONMENT "PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged}")
+  endforeach()
+endif()
