@@ -112,4 +112,5 @@ function(caffe_merge_overlay)
   message(STATUS "Merged upstream Caffe 99bd997 (${upstream}) with ${n_patched} "
                  "patched and ${n_overlay} overlay files into ${merged}")
   set(CAFFE_MERGED_DIR "${merged}" PARENT_SCOPE)
+  set(CAFFE_UPSTREAM_DIR "${upstream}" PARENT_SCOPE)
 endfunction()

@@ -1,0 +1,125 @@
+// Helpers shared by the layer benchmarks: options, timing, roofline copies,
+// and the host/device traffic a layer sees inside a GPU net.
+#ifndef BENCHMARKS_BENCHMARK_UTIL_HPP_
+#define BENCHMARKS_BENCHMARK_UTIL_HPP_
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "caffe/blob.hpp"
+#include "caffe/common.hpp"
+#include "caffe/filler.hpp"
+#include "caffe/util/math_functions.hpp"
+
+namespace bench {
+
+struct Options {
+  bool gpu = false;
+  double min_time = 0.3;  // seconds of samples per measurement
+};
+
+inline Options ParseOptions(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--gpu")) {
+      options.gpu = true;
+    } else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) {
+      options.min_time = std::atof(argv[++i]);
+    } else {
+      LOG(FATAL) << "usage: " << argv[0] << " [--gpu] [--min-time SECONDS]";
+    }
+  }
+#ifdef CPU_ONLY
+  CHECK(!options.gpu) << "--gpu: this build is CPU-only";
+#endif
+  return options;
+}
+
+inline void SetMode(const Options& options) {
+  caffe::Caffe::set_mode(options.gpu ? caffe::Caffe::GPU : caffe::Caffe::CPU);
+  caffe::Caffe::set_random_seed(1701);
+}
+
+inline std::string DeviceName(const Options& options) {
+#ifndef CPU_ONLY
+  if (options.gpu) {
+    int device = 0;
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    return std::string("GPU ") + prop.name;
+  }
+#endif
+  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
+  return std::string("CPU (OPENBLAS_NUM_THREADS=") + (threads ? threads : "unset") + ")";
+}
+
+inline void Synchronize(const Options& options) {
+#ifndef CPU_ONLY
+  if (options.gpu) CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+// Median of repeated runs after one warm-up run, sampling for min_time.
+template <typename Function>
+double MedianSeconds(const Options& options, Function run) {
+  typedef std::chrono::steady_clock Clock;
+  run();
+  Synchronize(options);
+  std::vector<double> samples;
+  double total = 0;
+  while (samples.size() < 5 || total < options.min_time) {
+    const Clock::time_point start = Clock::now();
+    run();
+    Synchronize(options);
+    samples.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    total += samples.back();
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2,
+                   samples.end());
+  return samples[samples.size() / 2];
+}
+
+template <typename Dtype>
+void FillUniform(caffe::Blob<Dtype>* blob) {
+  caffe::FillerParameter param;
+  param.set_min(-1);
+  param.set_max(1);
+  caffe::UniformFiller<Dtype> filler(param);
+  filler.Fill(blob);
+}
+
+// One blob-sized copy (read + write), on the device the layers run on.
+template <typename Dtype>
+void CopyBlob(const Options& options, const caffe::Blob<Dtype>& from,
+              caffe::Blob<Dtype>* to) {
+  if (options.gpu) {
+    caffe::caffe_copy(from.count(), from.gpu_data(), to->mutable_gpu_data());
+  } else {
+    caffe::caffe_copy(from.count(), from.cpu_data(), to->mutable_cpu_data());
+  }
+}
+
+// In a GPU net the layer before produced the inputs on the device...
+template <typename Dtype>
+void MarkProducedOnDevice(const Options& options,
+                          const std::vector<caffe::Blob<Dtype>*>& blobs) {
+  if (!options.gpu) return;
+  for (caffe::Blob<Dtype>* blob : blobs) blob->mutable_gpu_data();
+}
+
+// ... and the layer before reads the gradients there.
+template <typename Dtype>
+void ConsumeGradientsOnDevice(const Options& options,
+                              const std::vector<caffe::Blob<Dtype>*>& blobs) {
+  if (!options.gpu) return;
+  for (caffe::Blob<Dtype>* blob : blobs) blob->gpu_diff();
+}
+
+}  // namespace bench
+
+#endif  // BENCHMARKS_BENCHMARK_UTIL_HPP_

@@ -1,0 +1,6 @@
+// GPU half of upstream's pristine EuclideanLoss (see upstream_euclidean_loss.cpp).
+#include "caffe/layers/loss_layer.hpp"
+
+#define EuclideanLossLayer UpstreamEuclideanLossLayer
+#include CAFFE_UPSTREAM_EUCLIDEAN_HPP
+#include CAFFE_UPSTREAM_EUCLIDEAN_CU

@@ -1,0 +1,61 @@
+// The include guard is upstream's on purpose: the benchmark compiles
+// upstream's EuclideanLoss beside this one and relies on it.
+#ifndef CAFFE_EUCLIDEAN_LOSS_LAYER_HPP_
+#define CAFFE_EUCLIDEAN_LOSS_LAYER_HPP_
+
+#include <vector>
+
+#include "caffe/blob.hpp"
+#include "caffe/layer.hpp"
+#include "caffe/layers/loss_layer.hpp"
+#include "caffe/proto/caffe.pb.h"
+
+namespace caffe {
+
+/**
+ * @brief Euclidean loss of two inputs a and b of the same count:
+ *        loss = sum((a - b)^2) / (2 N), N being the size of the first axis.
+ *
+ * Gradients: +(a - b) / N for a, -(a - b) / N for b, times the top's diff
+ * (so loss_weight is honoured), each only where propagate_down asks.
+ *
+ * Forward is one pass over both inputs accumulating in double (no
+ * intermediate blob); Backward is one pass writing both gradients. The GPU
+ * reduction has a fixed order, so the loss is the same from run to run.
+ */
+template <typename Dtype>
+class EuclideanLossLayer : public LossLayer<Dtype> {
+ public:
+  explicit EuclideanLossLayer(const LayerParameter& param)
+      : LossLayer<Dtype>(param) {}
+  virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+
+  virtual inline const char* type() const { return "EuclideanLoss"; }
+  /// Either input may receive a gradient (e.g. two learned embeddings).
+  virtual inline bool AllowForceBackward(const int bottom_index) const {
+    return true;
+  }
+
+ protected:
+  virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Backward_cpu(const vector<Blob<Dtype>*>& top,
+      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+  virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
+      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+
+  /// N, the divisor of the loss: the size of the inputs' first axis.
+  int num() const { return num_; }
+
+ private:
+  int num_ = 0;
+  /// GPU reduction scratch: one partial sum per thread block.
+  Blob<double> block_sums_;
+};
+
+}  // namespace caffe
+
+#endif  // CAFFE_EUCLIDEAN_LOSS_LAYER_HPP_

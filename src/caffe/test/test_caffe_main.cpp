@@ -1,0 +1,81 @@
+// Test driver for upstream's gtest suite and ours. On a CUDA build it picks
+// the device (argv[1], else the current one) and, when the machine has no
+// usable GPU, leaves out the GPU cases so that the CPU cases still run.
+#include <string>
+
+#include "caffe/caffe.hpp"
+#include "caffe/test/test_caffe_main.hpp"
+
+namespace caffe {
+#ifndef CPU_ONLY
+cudaDeviceProp CAFFE_TEST_CUDA_PROP;
+#endif
+}
+
+#ifndef CPU_ONLY
+namespace {
+
+// A case needs a GPU when its type parameter is a GPUDevice or when it is
+// one of the suites or tests that exist for the GPU only.
+bool NeedsGpu(const ::testing::TestCase& test_case,
+              const ::testing::TestInfo& test_info) {
+  const std::string type = test_case.type_param() ? test_case.type_param() : "";
+  const std::string suite = test_case.name();
+  const std::string name = test_info.name();
+  for (const char* marker : {"GPU", "CuDNN", "Platform", "Im2colKernel",
+                             "NCCL"}) {
+    if (suite.find(marker) != std::string::npos ||
+        name.find(marker) != std::string::npos) {
+      return true;
+    }
+  }
+  return type.find("GPUDevice") != std::string::npos;
+}
+
+void LeaveOutGpuCases() {
+  ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  std::string exclude;
+  int count = 0;
+  for (int i = 0; i < unit.total_test_case_count(); ++i) {
+    const ::testing::TestCase& test_case = *unit.GetTestCase(i);
+    for (int j = 0; j < test_case.total_test_count(); ++j) {
+      const ::testing::TestInfo& info = *test_case.GetTestInfo(j);
+      if (NeedsGpu(test_case, info)) {
+        exclude += std::string(exclude.empty() ? "" : ":") +
+                   test_case.name() + "." + info.name();
+        ++count;
+      }
+    }
+  }
+  if (count == 0) return;
+  std::string& filter = ::testing::GTEST_FLAG(filter);
+  const bool has_negative = filter.find('-') != std::string::npos;
+  filter += (has_negative ? ":" : "-") + exclude;
+  std::cerr << "No CUDA device: leaving out " << count << " GPU test cases."
+            << std::endl;
+}
+
+}  // namespace
+#endif
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  caffe::GlobalInit(&argc, &argv);
+#ifndef CPU_ONLY
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();  // clear the sticky error for later CUDA calls
+    LeaveOutGpuCases();
+  } else {
+    int device = argc > 1 ? atoi(argv[1]) : -1;
+    if (device >= 0) {
+      CUDA_CHECK(cudaSetDevice(device));
+    }
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaGetDeviceProperties(&caffe::CAFFE_TEST_CUDA_PROP, device));
+    std::cout << "CUDA devices: " << count << ", testing on " << device
+              << ": " << caffe::CAFFE_TEST_CUDA_PROP.name << std::endl;
+  }
+#endif
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,247 @@
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "caffe/blob.hpp"
+#include "caffe/common.hpp"
+#include "caffe/filler.hpp"
+#include "caffe/layers/euclidean_loss_layer.hpp"
+
+#include "caffe/test/test_caffe_main.hpp"
+#include "caffe/test/test_gradient_check_util.hpp"
+
+namespace caffe {
+
+// The one reference every kernel is tested against, in double:
+// loss = sum((a - b)^2) / (2 N); grad_a = w (a - b) / N; grad_b = -grad_a.
+template <typename Dtype>
+double ReferenceEuclideanLoss(const Blob<Dtype>& a, const Blob<Dtype>& b,
+    double loss_weight, vector<double>* grad_a) {
+  const int num = a.shape(0);
+  double sum = 0;
+  grad_a->resize(a.count());
+  for (int i = 0; i < a.count(); ++i) {
+    const double d = static_cast<double>(a.cpu_data()[i]) - b.cpu_data()[i];
+    sum += d * d;
+    (*grad_a)[i] = loss_weight * d / num;
+  }
+  return sum / (2.0 * num);
+}
+
+template <typename TypeParam>
+class EuclideanLossLayerTest : public MultiDeviceTest<TypeParam> {
+  typedef typename TypeParam::Dtype Dtype;
+
+ protected:
+  EuclideanLossLayerTest()
+      : a_(new Blob<Dtype>(10, 5, 1, 1)), b_(new Blob<Dtype>(10, 5, 1, 1)),
+        loss_(new Blob<Dtype>()) {
+    Caffe::set_random_seed(1701);
+    FillerParameter filler_param;
+    GaussianFiller<Dtype> filler(filler_param);
+    filler.Fill(a_);
+    filler.Fill(b_);
+    bottom_.push_back(a_);
+    bottom_.push_back(b_);
+    top_.push_back(loss_);
+    param_.set_name("loss");
+  }
+  virtual ~EuclideanLossLayerTest() { delete a_; delete b_; delete loss_; }
+
+  // Tolerance relative to the value: float rounds each product once.
+  static double Tolerance(double value) {
+    return (sizeof(Dtype) == 4 ? 1e-6 : 1e-12) * std::max(1.0, std::fabs(value));
+  }
+
+  // Runs forward and backward with the given propagate_down, the inputs'
+  // diffs preset to a sentinel, and checks everything against the reference.
+  void CheckBackward(bool down_a, bool down_b, double loss_weight) {
+    const Dtype kSentinel = 42;
+    if (loss_weight != 1) param_.add_loss_weight(loss_weight);
+    EuclideanLossLayer<Dtype> layer(param_);
+    layer.SetUp(bottom_, top_);
+    const Dtype loss = layer.Forward(bottom_, top_);
+    vector<double> grad;
+    const double expected = ReferenceEuclideanLoss(*a_, *b_, loss_weight, &grad);
+    EXPECT_NEAR(expected * loss_weight, loss, Tolerance(expected * loss_weight));
+    caffe_set(a_->count(), kSentinel, a_->mutable_cpu_diff());
+    caffe_set(b_->count(), kSentinel, b_->mutable_cpu_diff());
+    vector<bool> propagate_down;
+    propagate_down.push_back(down_a);
+    propagate_down.push_back(down_b);
+    layer.Backward(top_, propagate_down, bottom_);
+    for (int i = 0; i < a_->count(); ++i) {
+      if (down_a) {
+        EXPECT_NEAR(grad[i], a_->cpu_diff()[i], Tolerance(grad[i])) << i;
+      } else {
+        EXPECT_EQ(kSentinel, a_->cpu_diff()[i]) << i;
+      }
+      if (down_b) {
+        EXPECT_NEAR(-grad[i], b_->cpu_diff()[i], Tolerance(grad[i])) << i;
+      } else {
+        EXPECT_EQ(kSentinel, b_->cpu_diff()[i]) << i;
+      }
+    }
+  }
+
+  Blob<Dtype>* const a_;
+  Blob<Dtype>* const b_;
+  Blob<Dtype>* const loss_;
+  vector<Blob<Dtype>*> bottom_;
+  vector<Blob<Dtype>*> top_;
+  LayerParameter param_;
+};
+
+TYPED_TEST_CASE(EuclideanLossLayerTest, TestDtypesAndDevices);
+
+TYPED_TEST(EuclideanLossLayerTest, TestForwardHandComputed) {
+  typedef typename TypeParam::Dtype Dtype;
+  // a - b = [0 2 0; 3 0 6]: sum of squares 49, N = 2, loss 49 / 4.
+  const Dtype a[] = {1, 2, 3, 4, 5, 6};
+  const Dtype b[] = {1, 0, 3, 1, 5, 0};
+  this->a_->Reshape(2, 3, 1, 1);
+  this->b_->Reshape(2, 3, 1, 1);
+  caffe_copy(6, a, this->a_->mutable_cpu_data());
+  caffe_copy(6, b, this->b_->mutable_cpu_data());
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  layer.SetUp(this->bottom_, this->top_);
+  EXPECT_EQ(0, this->loss_->num_axes());
+  EXPECT_EQ(Dtype(12.25), layer.Forward(this->bottom_, this->top_));
+  EXPECT_EQ(Dtype(12.25), this->loss_->cpu_data()[0]);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestForwardBackwardMatchReference) {
+  this->CheckBackward(true, true, 1);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestLossWeightScalesLossAndGradients) {
+  this->CheckBackward(true, true, 3.5);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestPropagateDownFirstOnly) {
+  this->CheckBackward(true, false, 1);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestPropagateDownSecondOnly) {
+  this->CheckBackward(false, true, 2);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestPropagateDownNeither) {
+  this->CheckBackward(false, false, 1);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestGradient) {
+  typedef typename TypeParam::Dtype Dtype;
+  this->param_.add_loss_weight(3.7);
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  layer.SetUp(this->bottom_, this->top_);
+  GradientChecker<Dtype> checker(1e-2, 1e-2, 1701);
+  checker.CheckGradientExhaustive(&layer, this->bottom_, this->top_);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestNonBatchShapesWithEqualCount) {
+  typedef typename TypeParam::Dtype Dtype;
+  // Same first axis and count, different trailing shape: accepted, as
+  // upstream accepts it (e.g. 10x5 predictions against 10x5x1x1 targets).
+  this->b_->Reshape(vector<int>{10, 5});
+  FillerParameter filler_param;
+  GaussianFiller<Dtype> filler(filler_param);
+  filler.Fill(this->b_);
+  this->CheckBackward(true, true, 1);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobAccuracy) {
+  typedef typename TypeParam::Dtype Dtype;
+  // 10^7 elements: float accumulation would be off by ~1e-4 relative.
+  const int kCount = 10000000;
+  this->a_->Reshape(vector<int>{100, kCount / 100});
+  this->b_->Reshape(vector<int>{100, kCount / 100});
+  FillerParameter filler_param;
+  filler_param.set_min(-1);
+  filler_param.set_max(1);
+  UniformFiller<Dtype> filler(filler_param);
+  filler.Fill(this->a_);
+  filler.Fill(this->b_);
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  layer.SetUp(this->bottom_, this->top_);
+  const double loss = layer.Forward(this->bottom_, this->top_);
+  vector<double> grad;
+  const double expected = ReferenceEuclideanLoss(*this->a_, *this->b_, 1, &grad);
+  EXPECT_NEAR(expected, loss, 1e-6 * expected);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestForwardIsDeterministic) {
+  typedef typename TypeParam::Dtype Dtype;
+  this->a_->Reshape(vector<int>{64, 10007});
+  this->b_->Reshape(vector<int>{64, 10007});
+  FillerParameter filler_param;
+  GaussianFiller<Dtype> filler(filler_param);
+  filler.Fill(this->a_);
+  filler.Fill(this->b_);
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  layer.SetUp(this->bottom_, this->top_);
+  const Dtype first = layer.Forward(this->bottom_, this->top_);
+  for (int run = 0; run < 5; ++run) {
+    EXPECT_EQ(first, layer.Forward(this->bottom_, this->top_));
+  }
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestMismatchedCountFails) {
+  typedef typename TypeParam::Dtype Dtype;
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  this->b_->Reshape(10, 4, 1, 1);
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  EXPECT_DEATH(layer.SetUp(this->bottom_, this->top_),
+      "EuclideanLoss layer 'loss': bottom\\[0\\] \\(10 5 1 1 \\(50\\)\\) and "
+      "bottom\\[1\\] \\(10 4 1 1 \\(40\\)\\) must have the same first axis");
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestMismatchedBatchFails) {
+  typedef typename TypeParam::Dtype Dtype;
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  // Same count, different N: no silent reinterpretation.
+  this->b_->Reshape(5, 10, 1, 1);
+  EuclideanLossLayer<Dtype> layer(this->param_);
+  EXPECT_DEATH(layer.SetUp(this->bottom_, this->top_),
+      "bottom\\[1\\] \\(5 10 1 1 \\(50\\)\\) must have the same first axis");
+}
+
+#ifndef CPU_ONLY
+template <typename Dtype>
+class EuclideanLossLayerGPUTest : public GPUDeviceTest<Dtype> {};
+
+TYPED_TEST_CASE(EuclideanLossLayerGPUTest, TestDtypes);
+
+TYPED_TEST(EuclideanLossLayerGPUTest, TestCPUAndGPUAgree) {
+  typedef TypeParam Dtype;
+  Caffe::set_random_seed(1701);
+  Blob<Dtype> a(vector<int>{32, 3001}), b(vector<int>{32, 3001}), loss;
+  FillerParameter filler_param;
+  GaussianFiller<Dtype> filler(filler_param);
+  filler.Fill(&a);
+  filler.Fill(&b);
+  vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
+  LayerParameter param;
+  param.set_name("loss");
+  EuclideanLossLayer<Dtype> layer(param);
+  layer.SetUp(bottom, top);
+  vector<bool> down(2, true);
+  Caffe::set_mode(Caffe::CPU);
+  const Dtype cpu_loss = layer.Forward(bottom, top);
+  layer.Backward(top, down, bottom);
+  const vector<Dtype> cpu_grad_a(a.cpu_diff(), a.cpu_diff() + a.count());
+  const vector<Dtype> cpu_grad_b(b.cpu_diff(), b.cpu_diff() + b.count());
+  Caffe::set_mode(Caffe::GPU);
+  const Dtype gpu_loss = layer.Forward(bottom, top);
+  layer.Backward(top, down, bottom);
+  // Both sum in double; only the order differs.
+  EXPECT_NEAR(cpu_loss, gpu_loss, 1e-6 * std::fabs(cpu_loss));
+  for (int i = 0; i < a.count(); ++i) {
+    ASSERT_EQ(cpu_grad_a[i], a.cpu_diff()[i]) << i;
+    ASSERT_EQ(cpu_grad_b[i], b.cpu_diff()[i]) << i;
+  }
+}
+#endif
+
+}  // namespace caffe
