@@ -1,6 +1,7 @@
 // Test driver for upstream's gtest suite and ours. On a CUDA build it picks
-// the device (argv[1], else the current one) and, when the machine has no
-// usable GPU, leaves out the GPU cases so that the CPU cases still run.
+// the device (argv[1], else the current one). A CPU-only build, or a CUDA
+// build on a machine without a usable GPU, leaves out the GPU cases (as
+// upstream's CMake did with --gtest_filter=-*GPU*), so the CPU cases run.
 #include <string>
 
 #include "caffe/caffe.hpp"
@@ -12,7 +13,6 @@ cudaDeviceProp CAFFE_TEST_CUDA_PROP;
 #endif
 }
 
-#ifndef CPU_ONLY
 namespace {
 
 // A case needs a GPU when its type parameter is a GPUDevice or when it is
@@ -32,7 +32,7 @@ bool NeedsGpu(const ::testing::TestCase& test_case,
   return type.find("GPUDevice") != std::string::npos;
 }
 
-void LeaveOutGpuCases() {
+void LeaveOutGpuCases(const char* why) {
   ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
   std::string exclude;
   int count = 0;
@@ -51,12 +51,11 @@ void LeaveOutGpuCases() {
   std::string& filter = ::testing::GTEST_FLAG(filter);
   const bool has_negative = filter.find('-') != std::string::npos;
   filter += (has_negative ? ":" : "-") + exclude;
-  std::cerr << "No CUDA device: leaving out " << count << " GPU test cases."
+  std::cerr << why << ": leaving out " << count << " GPU test cases."
             << std::endl;
 }
 
 }  // namespace
-#endif
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
@@ -65,7 +64,7 @@ int main(int argc, char** argv) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();  // clear the sticky error for later CUDA calls
-    LeaveOutGpuCases();
+    LeaveOutGpuCases("No CUDA device");
   } else {
     int device = argc > 1 ? atoi(argv[1]) : -1;
     if (device >= 0) {
@@ -76,6 +75,8 @@ int main(int argc, char** argv) {
     std::cout << "CUDA devices: " << count << ", testing on " << device
               << ": " << caffe::CAFFE_TEST_CUDA_PROP.name << std::endl;
   }
+#else
+  LeaveOutGpuCases("CPU-only build");
 #endif
   return RUN_ALL_TESTS();
 }

@@ -1,0 +1,92 @@
+#ifndef CAFFE_BLANK_SQUARE_LAYER_HPP_
+#define CAFFE_BLANK_SQUARE_LAYER_HPP_
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "caffe/blob.hpp"
+#include "caffe/layer.hpp"
+#include "caffe/layers/neuron_layer.hpp"
+#include "caffe/proto/caffe.pb.h"
+#include "caffe/util/counter_rng.hpp"
+
+namespace caffe {
+
+/// Where the squares of one forward pass are: a pure function of the
+/// layer's key and the forward count, evaluated alike on CPU and GPU.
+struct BlankSquareSampler {
+  uint64_t key;        // of this forward pass
+  uint64_t threshold;  // occlude when the draw's high 32 bits are below it
+  int height, width;   // of the square
+  int y_positions, x_positions;  // places the square fits
+  bool per_sample;
+
+  /// Whether image n is occluded, and where (top-left corner).
+  CAFFE_HOST_DEVICE bool Square(int n, int* y, int* x) const {
+    const uint64_t draw = per_sample ? static_cast<uint64_t>(n) : 0;
+    if ((CounterRandom(key, 3 * draw) >> 32) >= threshold) return false;
+    *y = UniformBelow(CounterRandom(key, 3 * draw + 1), y_positions);
+    *x = UniformBelow(CounterRandom(key, 3 * draw + 2), x_positions);
+    return true;
+  }
+};
+
+/**
+ * @brief Occludes a rectangle of each image: DIGITS' BlankSquare prototype
+ *        as a native layer (blank_square_param).
+ *
+ * The last two axes are height and width; the rectangle is
+ * floor(ratio H) x floor(ratio W), at a position uniform over every place it
+ * fits, shared by all channels of an image and, unless per_sample, by the
+ * whole batch. Positions come from Caffe's seed through a counter-based
+ * generator: CPU and GPU give identical output, and replicas in multi-GPU
+ * training (different solver ranks) draw different squares. In place, only
+ * the rectangle is written. Backward passes the gradient outside the
+ * rectangle and zeroes it inside. In TEST the layer is the identity unless
+ * apply_in_test is set.
+ */
+template <typename Dtype>
+class BlankSquareLayer : public NeuronLayer<Dtype> {
+ public:
+  explicit BlankSquareLayer(const LayerParameter& param)
+      : NeuronLayer<Dtype>(param) {}
+  virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+
+  virtual inline const char* type() const { return "BlankSquare"; }
+  // Counts are checked in LayerSetUp, with the layer's name in the message.
+  virtual inline int ExactNumBottomBlobs() const { return -1; }
+  virtual inline int ExactNumTopBlobs() const { return -1; }
+
+  /// The squares of the last forward pass (valid after Forward).
+  const BlankSquareSampler& last_sampler() const { return sampler_; }
+  /// Whether the last forward pass occluded anything (false: identity).
+  bool last_forward_occluded() const { return occluded_; }
+
+ protected:
+  virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Backward_cpu(const vector<Blob<Dtype>*>& top,
+      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+  virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
+      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+
+ private:
+  /// Decides whether this forward pass occludes and keys its squares.
+  void BeginForward();
+
+  uint64_t layer_key_ = 0;
+  uint64_t forward_count_ = 0;
+  BlankSquareSampler sampler_ = BlankSquareSampler();
+  bool occluded_ = false;
+  int num_ = 0, channels_ = 0, height_ = 0, width_ = 0;
+};
+
+}  // namespace caffe
+
+#endif  // CAFFE_BLANK_SQUARE_LAYER_HPP_
