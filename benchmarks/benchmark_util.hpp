@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,7 +23,9 @@ struct Options {
   double min_time = 0.3;  // seconds of samples per measurement
 };
 
-inline Options ParseOptions(int argc, char** argv) {
+// Parses the benchmark's options, starts Caffe (logging; gflags sees only
+// the program name) and selects the device.
+inline Options Init(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--gpu")) {
@@ -30,18 +33,18 @@ inline Options ParseOptions(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) {
       options.min_time = std::atof(argv[++i]);
     } else {
-      LOG(FATAL) << "usage: " << argv[0] << " [--gpu] [--min-time SECONDS]";
+      std::fprintf(stderr, "usage: %s [--gpu] [--min-time SECONDS]\n", argv[0]);
+      std::exit(2);
     }
   }
+  int program_only = 1;
+  caffe::GlobalInit(&program_only, &argv);
 #ifdef CPU_ONLY
   CHECK(!options.gpu) << "--gpu: this build is CPU-only";
 #endif
-  return options;
-}
-
-inline void SetMode(const Options& options) {
   caffe::Caffe::set_mode(options.gpu ? caffe::Caffe::GPU : caffe::Caffe::CPU);
   caffe::Caffe::set_random_seed(1701);
+  return options;
 }
 
 inline std::string DeviceName(const Options& options) {
@@ -110,6 +113,14 @@ void MarkProducedOnDevice(const Options& options,
                           const std::vector<caffe::Blob<Dtype>*>& blobs) {
   if (!options.gpu) return;
   for (caffe::Blob<Dtype>* blob : blobs) blob->mutable_gpu_data();
+}
+
+// ... the layer after reads the outputs there ...
+template <typename Dtype>
+void MarkConsumedOnDevice(const Options& options,
+                          const std::vector<caffe::Blob<Dtype>*>& blobs) {
+  if (!options.gpu) return;
+  for (caffe::Blob<Dtype>* blob : blobs) blob->gpu_data();
 }
 
 // ... and the layer before reads the gradients there.

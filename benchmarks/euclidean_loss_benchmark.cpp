@@ -44,9 +44,7 @@ shared_ptr<Layer<Dtype> > MakeLayer(const std::string& which) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Options options = bench::ParseOptions(argc, argv);
-  caffe::GlobalInit(&argc, &argv);
-  bench::SetMode(options);
+  const bench::Options options = bench::Init(argc, argv);
   const char* names[] = {"native", "upstream", "prototype"};
   std::printf("EuclideanLoss forward+backward, float, %s; median times\n",
               bench::DeviceName(options).c_str());

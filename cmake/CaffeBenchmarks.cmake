@@ -1,8 +1,16 @@
-# Layer benchmarks (benchmarks/): ours against upstream's layer, compiled here
-# from the pristine upstream tree, and against the Python prototype.
+# Layer benchmarks (benchmarks/, run by scripts/benchmark): native layers
+# against the Python prototypes, upstream's layers and a copy roofline.
+function(caffe_add_benchmark name)
+  add_executable(${name} benchmarks/${name}.cpp ${ARGN})
+  target_include_directories(${name} PRIVATE benchmarks)
+  target_link_libraries(${name} PRIVATE caffe)
+  set_target_properties(${name} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/benchmarks")
+endfunction()
+
+# Upstream's EuclideanLoss is compiled here from the pristine upstream tree.
 set(pristine_layers "${CAFFE_UPSTREAM_DIR}/src/caffe/layers")
-add_executable(euclidean_loss_benchmark
-  benchmarks/euclidean_loss_benchmark.cpp benchmarks/upstream_euclidean_loss.cpp)
+caffe_add_benchmark(euclidean_loss_benchmark benchmarks/upstream_euclidean_loss.cpp)
 if(NOT CPU_ONLY)
   target_sources(euclidean_loss_benchmark PRIVATE benchmarks/upstream_euclidean_loss.cu)
 endif()
@@ -10,7 +18,5 @@ target_compile_definitions(euclidean_loss_benchmark PRIVATE
   CAFFE_UPSTREAM_EUCLIDEAN_HPP="${CAFFE_UPSTREAM_DIR}/include/caffe/layers/euclidean_loss_layer.hpp"
   CAFFE_UPSTREAM_EUCLIDEAN_CPP="${pristine_layers}/euclidean_loss_layer.cpp"
   CAFFE_UPSTREAM_EUCLIDEAN_CU="${pristine_layers}/euclidean_loss_layer.cu")
-target_include_directories(euclidean_loss_benchmark PRIVATE benchmarks)
-target_link_libraries(euclidean_loss_benchmark PRIVATE caffe)
-set_target_properties(euclidean_loss_benchmark PROPERTIES
-  RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/benchmarks")
+
+caffe_add_benchmark(blank_square_benchmark)

@@ -7,13 +7,17 @@ import pytest
 
 import caffe
 
+# Zero-initialised Bias layers make both inputs learned, so gradients are
+# needed and propagate_down alone decides which ones a loss computes
+# (force_backward would override propagate_down: false).
 NET = '''
 name: "euclidean_prototype_vs_native"
-force_backward: true
 layer {{ name: "a" type: "Input" top: "a" input_param {{ shape {{ dim: 6 dim: 3 dim: 5 }} }} }}
 layer {{ name: "b" type: "Input" top: "b" input_param {{ shape {{ dim: 6 dim: 15 }} }} }}
-layer {{ name: "split_a" type: "Split" bottom: "a" top: "a_py" top: "a_native" }}
-layer {{ name: "split_b" type: "Split" bottom: "b" top: "b_py" top: "b_native" }}
+layer {{ name: "bias_a" type: "Bias" bottom: "a" top: "a_learned" }}
+layer {{ name: "bias_b" type: "Bias" bottom: "b" top: "b_learned" }}
+layer {{ name: "split_a" type: "Split" bottom: "a_learned" top: "a_py" top: "a_native" }}
+layer {{ name: "split_b" type: "Split" bottom: "b_learned" top: "b_py" top: "b_native" }}
 layer {{ name: "prototype" type: "Python" bottom: "a_py" bottom: "b_py" top: "loss_py"
   loss_weight: {weight} {prototype_down}
   python_param {{ module: "caffe.prototypes.euclidean_loss" layer: "EuclideanLossLayer" }} }}

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -63,26 +64,33 @@ void BlankSquareLayer<Dtype>::BeginForward() {
       std::ldexp(static_cast<double>(param.probability()), 32));
 }
 
-// dst = src with value written into each occluded image's square; when dst
-// is src, only the squares are written.
+// dst = src with value written into each occluded image's square, in one
+// pass: the parts of an image outside its square are contiguous runs between
+// square rows, each copied once. When dst is src only the squares are written.
 template <typename Dtype>
 static void BlankSquares(const BlankSquareSampler& sampler, int num,
     int channels, int height, int width, const Dtype* src, Dtype value,
     Dtype* dst) {
-  const int image = channels * height * width;
+  const int plane = height * width, image = channels * plane;
+  const bool copy = src != dst;
   for (int n = 0; n < num; ++n) {
-    int y0 = 0, x0 = 0;
-    const bool occluded = sampler.Square(n, &y0, &x0);
     const Dtype* in = src + n * image;
     Dtype* out = dst + n * image;
-    if (in != out) caffe_copy(image, in, out);
-    if (!occluded) continue;
+    int y0 = 0, x0 = 0;
+    if (!sampler.Square(n, &y0, &x0)) {
+      if (copy) std::copy(in, in + image, out);
+      continue;
+    }
+    int done = 0;  // elements of this image already written
     for (int c = 0; c < channels; ++c) {
       for (int y = y0; y < y0 + sampler.height; ++y) {
-        Dtype* row = out + (c * height + y) * width + x0;
-        std::fill(row, row + sampler.width, value);
+        const int start = c * plane + y * width + x0;
+        if (copy) std::copy(in + done, in + start, out + done);
+        std::fill(out + start, out + start + sampler.width, value);
+        done = start + sampler.width;
       }
     }
+    if (copy) std::copy(in + done, in + image, out + done);
   }
 }
 

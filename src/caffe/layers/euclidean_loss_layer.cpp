@@ -20,11 +20,20 @@ void EuclideanLossLayer<Dtype>::Reshape(
 
 namespace {
 
-// Sum of (a - b)^2 in double. Eight independent accumulators let the loop
-// keep several additions in flight; the result does not depend on threads.
+// On x86-64 with GCC each hot loop also gets an AVX2/FMA clone, picked at
+// load time by the CPU it runs on; the default clone runs everywhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CAFFE_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CAFFE_SIMD_CLONES
+#endif
+
+// Sum of (a - b)^2 in double, in 16 independent lanes (vectorisable, and the
+// same order on every run).
 template <typename Dtype>
-double SquaredDistance(const int count, const Dtype* a, const Dtype* b) {
-  const int kLanes = 8;
+__attribute__((always_inline)) inline double SquaredDistanceLanes(
+    const int count, const Dtype* a, const Dtype* b) {
+  const int kLanes = 16;
   double lane[kLanes] = {0};
   int i = 0;
   for (; i + kLanes <= count; i += kLanes) {
@@ -37,8 +46,45 @@ double SquaredDistance(const int count, const Dtype* a, const Dtype* b) {
     const double d = static_cast<double>(a[i]) - b[i];
     lane[0] += d * d;
   }
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-         ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int k = 0; k < width; ++k) lane[k] += lane[k + width];
+  }
+  return lane[0];
+}
+
+// grad_a = scale (a - b), grad_b = -grad_a; a null output is not written.
+template <typename Dtype>
+__attribute__((always_inline)) inline void EuclideanGradientsLoop(
+    const int count, const Dtype* a, const Dtype* b, const Dtype scale,
+    Dtype* da, Dtype* db) {
+  if (da && db) {
+    for (int i = 0; i < count; ++i) {
+      const Dtype g = scale * (a[i] - b[i]);
+      da[i] = g;
+      db[i] = -g;
+    }
+  } else {
+    Dtype* d = da ? da : db;
+    const Dtype signed_scale = da ? scale : -scale;
+    for (int i = 0; i < count; ++i) d[i] = signed_scale * (a[i] - b[i]);
+  }
+}
+
+CAFFE_SIMD_CLONES double SquaredDistance(int count, const float* a,
+                                         const float* b) {
+  return SquaredDistanceLanes(count, a, b);
+}
+CAFFE_SIMD_CLONES double SquaredDistance(int count, const double* a,
+                                         const double* b) {
+  return SquaredDistanceLanes(count, a, b);
+}
+CAFFE_SIMD_CLONES void EuclideanGradients(int count, const float* a,
+    const float* b, float scale, float* da, float* db) {
+  EuclideanGradientsLoop(count, a, b, scale, da, db);
+}
+CAFFE_SIMD_CLONES void EuclideanGradients(int count, const double* a,
+    const double* b, double scale, double* da, double* db) {
+  EuclideanGradientsLoop(count, a, b, scale, da, db);
 }
 
 }  // namespace
@@ -56,26 +102,10 @@ template <typename Dtype>
 void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
   if (!propagate_down[0] && !propagate_down[1]) return;
-  const int count = bottom[0]->count();
-  const Dtype* a = bottom[0]->cpu_data();
-  const Dtype* b = bottom[1]->cpu_data();
-  const Dtype scale = top[0]->cpu_diff()[0] / num_;
-  if (propagate_down[0] && propagate_down[1]) {
-    Dtype* da = bottom[0]->mutable_cpu_diff();
-    Dtype* db = bottom[1]->mutable_cpu_diff();
-    for (int i = 0; i < count; ++i) {
-      const Dtype g = scale * (a[i] - b[i]);
-      da[i] = g;
-      db[i] = -g;
-    }
-  } else {
-    const int which = propagate_down[0] ? 0 : 1;
-    const Dtype signed_scale = which == 0 ? scale : -scale;
-    Dtype* d = bottom[which]->mutable_cpu_diff();
-    for (int i = 0; i < count; ++i) {
-      d[i] = signed_scale * (a[i] - b[i]);
-    }
-  }
+  EuclideanGradients(bottom[0]->count(), bottom[0]->cpu_data(),
+      bottom[1]->cpu_data(), top[0]->cpu_diff()[0] / num_,
+      propagate_down[0] ? bottom[0]->mutable_cpu_diff() : NULL,
+      propagate_down[1] ? bottom[1]->mutable_cpu_diff() : NULL);
 }
 
 #ifdef CPU_ONLY
