@@ -70,6 +70,13 @@ else()
   find_package(CUDAToolkit 11 REQUIRED)
   target_link_libraries(caffe_dependencies INTERFACE
     CUDA::cudart CUDA::cublas CUDA::curand)
+  # CUDA 13 keeps Thrust and CUB in include/cccl; nvcc finds them there on
+  # its own, but host .cpp files that include Thrust need the path.
+  foreach(dir IN LISTS CUDAToolkit_INCLUDE_DIRS)
+    if(IS_DIRECTORY "${dir}/cccl")
+      target_include_directories(caffe_dependencies SYSTEM INTERFACE "${dir}/cccl")
+    endif()
+  endforeach()
   if(USE_CUDNN)
     find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
     find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)

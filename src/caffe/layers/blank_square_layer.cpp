@@ -64,33 +64,19 @@ void BlankSquareLayer<Dtype>::BeginForward() {
       std::ldexp(static_cast<double>(param.probability()), 32));
 }
 
-// dst = src with value written into each occluded image's square, in one
-// pass: the parts of an image outside its square are contiguous runs between
-// square rows, each copied once. When dst is src only the squares are written.
+// Writes value into each occluded image's square of data, nothing else.
 template <typename Dtype>
-static void BlankSquares(const BlankSquareSampler& sampler, int num,
-    int channels, int height, int width, const Dtype* src, Dtype value,
-    Dtype* dst) {
-  const int plane = height * width, image = channels * plane;
-  const bool copy = src != dst;
+static void FillSquares(const BlankSquareSampler& sampler, int num,
+    int channels, int height, int width, Dtype value, Dtype* data) {
   for (int n = 0; n < num; ++n) {
-    const Dtype* in = src + n * image;
-    Dtype* out = dst + n * image;
     int y0 = 0, x0 = 0;
-    if (!sampler.Square(n, &y0, &x0)) {
-      if (copy) std::copy(in, in + image, out);
-      continue;
-    }
-    int done = 0;  // elements of this image already written
+    if (!sampler.Square(n, &y0, &x0)) continue;
     for (int c = 0; c < channels; ++c) {
-      for (int y = y0; y < y0 + sampler.height; ++y) {
-        const int start = c * plane + y * width + x0;
-        if (copy) std::copy(in + done, in + start, out + done);
-        std::fill(out + start, out + start + sampler.width, value);
-        done = start + sampler.width;
+      Dtype* row = data + ((n * channels + c) * height + y0) * width + x0;
+      for (int y = 0; y < sampler.height; ++y, row += width) {
+        std::fill(row, row + sampler.width, value);
       }
     }
-    if (copy) std::copy(in + done, in + image, out + done);
   }
 }
 
@@ -104,7 +90,11 @@ void BlankSquareLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
     if (src != dst) caffe_copy(bottom[0]->count(), src, dst);
     return;
   }
-  BlankSquares(sampler_, num_, channels_, height_, width_, src,
+  // Out of place: one copy of the whole batch (memcpy streams large ones),
+  // then the squares. Measured against copying around the squares in one
+  // pass, this was as fast or faster at every size benchmarked.
+  if (src != dst) caffe_copy(bottom[0]->count(), src, dst);
+  FillSquares(sampler_, num_, channels_, height_, width_,
       static_cast<Dtype>(this->layer_param_.blank_square_param().fill_value()),
       dst);
 }
@@ -119,7 +109,8 @@ void BlankSquareLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     if (src != dst) caffe_copy(top[0]->count(), src, dst);
     return;
   }
-  BlankSquares(sampler_, num_, channels_, height_, width_, src, Dtype(0), dst);
+  if (src != dst) caffe_copy(top[0]->count(), src, dst);
+  FillSquares(sampler_, num_, channels_, height_, width_, Dtype(0), dst);
 }
 
 #ifdef CPU_ONLY

@@ -1,6 +1,7 @@
 #include <vector>
 
 #include "caffe/layers/euclidean_loss_layer.hpp"
+#include "caffe/util/streaming_store.hpp"
 
 namespace caffe {
 
@@ -28,12 +29,12 @@ namespace {
 #define CAFFE_SIMD_CLONES
 #endif
 
-// Sum of (a - b)^2 in double, in 16 independent lanes (vectorisable, and the
+// Sum of (a - b)^2 in double, in 8 independent lanes (vectorisable, and the
 // same order on every run).
 template <typename Dtype>
 __attribute__((always_inline)) inline double SquaredDistanceLanes(
     const int count, const Dtype* a, const Dtype* b) {
-  const int kLanes = 16;
+  const int kLanes = 8;
   double lane[kLanes] = {0};
   int i = 0;
   for (; i + kLanes <= count; i += kLanes) {
@@ -46,28 +47,8 @@ __attribute__((always_inline)) inline double SquaredDistanceLanes(
     const double d = static_cast<double>(a[i]) - b[i];
     lane[0] += d * d;
   }
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int k = 0; k < width; ++k) lane[k] += lane[k + width];
-  }
-  return lane[0];
-}
-
-// grad_a = scale (a - b), grad_b = -grad_a; a null output is not written.
-template <typename Dtype>
-__attribute__((always_inline)) inline void EuclideanGradientsLoop(
-    const int count, const Dtype* a, const Dtype* b, const Dtype scale,
-    Dtype* da, Dtype* db) {
-  if (da && db) {
-    for (int i = 0; i < count; ++i) {
-      const Dtype g = scale * (a[i] - b[i]);
-      da[i] = g;
-      db[i] = -g;
-    }
-  } else {
-    Dtype* d = da ? da : db;
-    const Dtype signed_scale = da ? scale : -scale;
-    for (int i = 0; i < count; ++i) d[i] = signed_scale * (a[i] - b[i]);
-  }
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+         ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 CAFFE_SIMD_CLONES double SquaredDistance(int count, const float* a,
@@ -78,13 +59,36 @@ CAFFE_SIMD_CLONES double SquaredDistance(int count, const double* a,
                                          const double* b) {
   return SquaredDistanceLanes(count, a, b);
 }
-CAFFE_SIMD_CLONES void EuclideanGradients(int count, const float* a,
-    const float* b, float scale, float* da, float* db) {
-  EuclideanGradientsLoop(count, a, b, scale, da, db);
-}
-CAFFE_SIMD_CLONES void EuclideanGradients(int count, const double* a,
-    const double* b, double scale, double* da, double* db) {
-  EuclideanGradientsLoop(count, a, b, scale, da, db);
+
+// The gradients: first = first_scale (a - b) and, when second is not null,
+// second = -first. Large outputs are streamed (streaming_store.hpp).
+template <typename Dtype>
+void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
+    const Dtype first_scale, Dtype* first, Dtype* second) {
+  int i = 0;
+#ifdef __SSE2__
+  const bool same_alignment = !second ||
+      ((reinterpret_cast<uintptr_t>(first) ^ reinterpret_cast<uintptr_t>(second)) & 15) == 0;
+  if (same_alignment &&
+      StreamingPays(sizeof(Dtype) * count * (second ? 2 : 1))) {
+    typedef SseVector<Dtype> V;
+    for (const int head = StreamingHead(first, count); i < head; ++i) {
+      first[i] = first_scale * (a[i] - b[i]);
+      if (second) second[i] = -first[i];
+    }
+    const typename V::Type scale = V::Broadcast(first_scale);
+    for (; i + V::kWidth <= count; i += V::kWidth) {
+      const typename V::Type g = V::Mul(scale, V::Sub(V::Load(a + i), V::Load(b + i)));
+      V::Stream(first + i, g);
+      if (second) V::Stream(second + i, V::Neg(g));
+    }
+    StreamingFence();
+  }
+#endif
+  for (; i < count; ++i) {
+    first[i] = first_scale * (a[i] - b[i]);
+    if (second) second[i] = -first[i];
+  }
 }
 
 }  // namespace
@@ -102,10 +106,17 @@ template <typename Dtype>
 void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
   if (!propagate_down[0] && !propagate_down[1]) return;
-  EuclideanGradients(bottom[0]->count(), bottom[0]->cpu_data(),
-      bottom[1]->cpu_data(), top[0]->cpu_diff()[0] / num_,
-      propagate_down[0] ? bottom[0]->mutable_cpu_diff() : NULL,
-      propagate_down[1] ? bottom[1]->mutable_cpu_diff() : NULL);
+  const Dtype scale = top[0]->cpu_diff()[0] / num_;
+  const Dtype* a = bottom[0]->cpu_data();
+  const Dtype* b = bottom[1]->cpu_data();
+  if (propagate_down[0]) {
+    EuclideanGradients(bottom[0]->count(), a, b, scale,
+        bottom[0]->mutable_cpu_diff(),
+        propagate_down[1] ? bottom[1]->mutable_cpu_diff() : NULL);
+  } else {
+    EuclideanGradients(bottom[0]->count(), a, b, -scale,
+        bottom[1]->mutable_cpu_diff(), static_cast<Dtype*>(NULL));
+  }
 }
 
 #ifdef CPU_ONLY

@@ -222,6 +222,21 @@ TYPED_TEST(BlankSquareLayerTest, TestInPlaceEqualsOutOfPlace) {
   }
 }
 
+TYPED_TEST(BlankSquareLayerTest, TestLargeBatchOutOfPlace) {
+  typedef typename TypeParam::Dtype Dtype;
+  // Several MB of output (streamed) with odd widths: every run and square
+  // row starts at a different alignment.
+  this->Reshape(vector<int>{32, 3, 77, 91});
+  this->blank()->set_per_sample(true);
+  this->blank()->set_probability(0.8);
+  shared_ptr<Layer<Dtype> > layer = this->MakeLayer(11);
+  layer->Forward(this->bottom_, this->top_);
+  int occluded = 0;
+  for (const Rect& r : this->CheckSquares(38, 45)) occluded += !r.empty();
+  EXPECT_GT(occluded, 16);
+  EXPECT_LT(occluded, 32);
+}
+
 TYPED_TEST(BlankSquareLayerTest, TestGradientPassesOutsideSquare) {
   typedef typename TypeParam::Dtype Dtype;
   this->blank()->set_per_sample(true);

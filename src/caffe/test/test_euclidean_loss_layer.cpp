@@ -58,6 +58,7 @@ class EuclideanLossLayerTest : public MultiDeviceTest<TypeParam> {
   // diffs preset to a sentinel, and checks everything against the reference.
   void CheckBackward(bool down_a, bool down_b, double loss_weight) {
     const Dtype kSentinel = 42;
+    param_.clear_loss_weight();
     if (loss_weight != 1) param_.add_loss_weight(loss_weight);
     EuclideanLossLayer<Dtype> layer(param_);
     layer.SetUp(bottom_, top_);
@@ -169,6 +170,19 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobAccuracy) {
   vector<double> grad;
   const double expected = ReferenceEuclideanLoss(*this->a_, *this->b_, 1, &grad);
   EXPECT_NEAR(expected, loss, 1e-6 * expected);
+}
+
+TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
+  typedef typename TypeParam::Dtype Dtype;
+  // Above the streaming-store threshold, with an odd count (head and tail).
+  this->a_->Reshape(vector<int>{3, 100001});
+  this->b_->Reshape(vector<int>{3, 100001});
+  FillerParameter filler_param;
+  GaussianFiller<Dtype> filler(filler_param);
+  filler.Fill(this->a_);
+  filler.Fill(this->b_);
+  this->CheckBackward(true, true, 1.5);
+  this->CheckBackward(false, true, 1);
 }
 
 TYPED_TEST(EuclideanLossLayerTest, TestForwardIsDeterministic) {
