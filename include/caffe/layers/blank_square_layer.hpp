@@ -79,6 +79,10 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
  private:
   /// Decides whether this forward pass occludes and keys its squares.
   void BeginForward();
+  /// "BlankSquare layer '<name>'", for error messages.
+  string Describe() const {
+    return string(type()) + " layer '" + this->layer_param_.name() + "'";
+  }
 
   uint64_t layer_key_ = 0;
   uint64_t forward_count_ = 0;

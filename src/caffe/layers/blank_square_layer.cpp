@@ -11,7 +11,7 @@ namespace caffe {
 template <typename Dtype>
 void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
-  const string who = string(type()) + " layer '" + this->layer_param_.name() + "'";
+  const string who = Describe();
   CHECK_EQ(bottom.size(), 1) << who << " takes exactly 1 bottom blob";
   CHECK_EQ(top.size(), 1) << who << " produces exactly 1 top blob";
   const BlankSquareParameter& param = this->layer_param_.blank_square_param();
@@ -32,8 +32,7 @@ void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
 template <typename Dtype>
 void BlankSquareLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
-  const string who = string(type()) + " layer '" + this->layer_param_.name() + "'";
-  CHECK_GE(bottom[0]->num_axes(), 3) << who << ": bottom '"
+  CHECK_GE(bottom[0]->num_axes(), 3) << Describe() << ": bottom '"
       << this->layer_param_.bottom(0) << "' (" << bottom[0]->shape_string()
       << ") needs at least 3 axes, the last two being height and width";
   NeuronLayer<Dtype>::Reshape(bottom, top);
@@ -45,7 +44,7 @@ void BlankSquareLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
   const double ratio = this->layer_param_.blank_square_param().ratio();
   sampler_.height = static_cast<int>(std::floor(ratio * height_ + 1e-4));
   sampler_.width = static_cast<int>(std::floor(ratio * width_ + 1e-4));
-  CHECK(sampler_.height > 0 && sampler_.width > 0) << who << ": ratio "
+  CHECK(sampler_.height > 0 && sampler_.width > 0) << Describe() << ": ratio "
       << ratio << " of " << height_ << "x" << width_
       << " images is a square of zero pixels";
   sampler_.y_positions = height_ - sampler_.height + 1;
