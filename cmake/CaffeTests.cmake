@@ -17,11 +17,16 @@ add_executable(test.testbin ${test_srcs})
 target_link_libraries(test.testbin PRIVATE caffe gtest)
 set_target_properties(test.testbin PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
+# One BLAS thread per test: CTest already runs one test per core. Python
+# layers in C++ tests import from the merged package. (One variable per
+# property: gtest_discover_tests splits property values at semicolons.)
 gtest_discover_tests(test.testbin
   WORKING_DIRECTORY "${merged}"
   DISCOVERY_MODE PRE_TEST
   DISCOVERY_TIMEOUT 120
-  PROPERTIES LABELS gtest TIMEOUT 600)
+  PROPERTIES LABELS gtest TIMEOUT 600
+    ENVIRONMENT OPENBLAS_NUM_THREADS=1
+    ENVIRONMENT_MODIFICATION PYTHONPATH=set:${merged}/python)
 
 if(BUILD_python)
   file(GLOB python_tests CONFIGURE_DEPENDS "${merged}/python/caffe/test/test_*.py")
@@ -32,6 +37,8 @@ if(BUILD_python)
       WORKING_DIRECTORY "${merged}/python/caffe/test")
     set_tests_properties(python.${name} PROPERTIES
       LABELS python TIMEOUT 600
-      ENVIRONMENT "PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged}")
+      ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged}")
   endforeach()
+  # Measures a two-thread speedup: needs both cores to itself.
+  set_tests_properties(python.test_pycaffe_threads PROPERTIES RUN_SERIAL TRUE)
 endif()

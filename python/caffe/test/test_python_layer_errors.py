@@ -1,0 +1,95 @@
+"""A Python layer's error reaches the user instead of crashing the process.
+
+pycaffe raises the layer's own exception (the interpreter survives) with a
+note naming the layer; the caffe CLI prints the traceback and the layer's
+name and exits with status 1 (upstream: std::terminate, status 134).
+"""
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+
+import caffe
+
+
+class Failing(caffe.Layer):
+    """Identity that raises in forward when param_str says so."""
+
+    def setup(self, bottom, top):
+        pass
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        if self.param_str == 'fail':
+            raise ZeroDivisionError('boom in forward')
+        top[0].data[...] = bottom[0].data
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+
+
+def net_file(module='test_python_layer_errors', layer='Failing', param_str='fail'):
+    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
+        f.write(f'''
+name: "errors"
+layer {{ name: "data" type: "DummyData" top: "data"
+  dummy_data_param {{ shape {{ dim: 2 dim: 3 }} }} }}
+layer {{ name: "faulty" type: "Python" bottom: "data" top: "out"
+  python_param {{ module: "{module}" layer: "{layer}" param_str: "{param_str}" }} }}
+layer {{ name: "loss" type: "EuclideanLoss" bottom: "out" bottom: "data" top: "loss" }}
+''')
+    return f.name
+
+
+def test_pycaffe_raises_the_layers_exception_and_survives():
+    net = caffe.Net(net_file(), caffe.TRAIN)
+    with pytest.raises(ZeroDivisionError, match='boom in forward') as info:
+        net.forward()
+    assert ("Python layer 'faulty' (test_python_layer_errors.Failing) failed in forward"
+            in getattr(info.value, '__notes__', []))
+    healthy = caffe.Net(net_file(param_str='ok'), caffe.TRAIN)
+    assert healthy.forward()['loss'] == 0
+
+
+def test_pycaffe_missing_module_and_class_are_named():
+    with pytest.raises(ModuleNotFoundError, match="no_such_module") as info:
+        caffe.Net(net_file(module='no_such_module'), caffe.TRAIN)
+    assert any("cannot import module 'no_such_module'" in n for n in info.value.__notes__)
+    with pytest.raises(AttributeError, match="has no class 'NoSuchLayer'"):
+        caffe.Net(net_file(layer='NoSuchLayer'), caffe.TRAIN)
+
+
+def caffe_train(net):
+    caffe_bin = os.environ.get('CAFFE_BIN')
+    if not caffe_bin:
+        pytest.skip('CAFFE_BIN names no caffe binary')
+    solver = tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False)
+    solver.write(f'net: "{net}"\nbase_lr: 0.1\nmax_iter: 2\nsolver_mode: CPU\n'
+                 'snapshot_after_train: false\n')
+    solver.close()
+    env = dict(os.environ, GLOG_logtostderr='1',
+               PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
+                                           os.path.dirname(os.path.dirname(caffe.__file__))]))
+    return subprocess.run([caffe_bin, 'train', '--solver', solver.name], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_prints_traceback_and_exits_1():
+    result = caffe_train(net_file())
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Python layer 'faulty' (test_python_layer_errors.Failing) failed in forward" \
+        in result.stderr
+    assert 'Traceback (most recent call last)' in result.stderr
+    assert 'ZeroDivisionError: boom in forward' in result.stderr
+    assert 'terminate called' not in result.stderr
+
+
+def test_cli_missing_module_is_named():
+    result = caffe_train(net_file(module='no_such_module'))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "cannot import module 'no_such_module'" in result.stderr
+    assert "No module named 'no_such_module'" in result.stderr
