@@ -28,6 +28,13 @@ gtest_discover_tests(test.testbin
     ENVIRONMENT OPENBLAS_NUM_THREADS=1
     ENVIRONMENT_MODIFICATION PYTHONPATH=set:${merged}/python)
 
+# A deliberately broken layer the port-check test must catch (a plugin that
+# registers itself in libcaffe's layer registry when loaded).
+add_library(caffe_broken_layers MODULE "${merged}/src/caffe/test/broken_layers.cpp")
+target_link_libraries(caffe_broken_layers PRIVATE caffe)
+set_target_properties(caffe_broken_layers PROPERTIES
+  LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
+
 if(BUILD_python)
   file(GLOB python_tests CONFIGURE_DEPENDS "${merged}/python/caffe/test/test_*.py")
   foreach(file IN LISTS python_tests)
@@ -37,7 +44,7 @@ if(BUILD_python)
       WORKING_DIRECTORY "${merged}/python/caffe/test")
     set_tests_properties(python.${name} PROPERTIES
       LABELS python TIMEOUT 600
-      ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged}")
+      ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>")
   endforeach()
   # Measures a two-thread speedup: needs both cores to itself.
   set_tests_properties(python.test_pycaffe_threads PROPERTIES RUN_SERIAL TRUE)

@@ -70,13 +70,20 @@ else()
   find_package(CUDAToolkit 11 REQUIRED)
   target_link_libraries(caffe_dependencies INTERFACE
     CUDA::cudart CUDA::cublas CUDA::curand)
-  # Since CUDA 12.8, nvcc gives the host stubs of __global__ templates
-  # internal linkage; upstream's test_im2col_kernel.cu launches im2col's
-  # kernel templates from another translation unit and needs them external.
-  if(CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.8)
-    target_compile_options(caffe_dependencies INTERFACE
-      $<$<COMPILE_LANGUAGE:CUDA>:-static-global-template-stub=false>)
-  endif()
+  # Recent nvcc gives the host stubs of __global__ templates internal linkage
+  # and kernels hidden visibility; upstream's test_im2col_kernel.cu launches
+  # libcaffe's im2col kernel templates from the test binary, so they must
+  # stay external and visible.
+  include(CheckCompilerFlag)
+  foreach(flag -static-global-template-stub=false
+               -device-entity-has-hidden-visibility=false)
+    string(MAKE_C_IDENTIFIER "CUDA_HAS${flag}" has_flag)
+    check_compiler_flag(CUDA "${flag}" ${has_flag})
+    if(${has_flag})
+      target_compile_options(caffe_dependencies INTERFACE
+        $<$<COMPILE_LANGUAGE:CUDA>:${flag}>)
+    endif()
+  endforeach()
   # CUDA 13 keeps Thrust and CUB in include/cccl; nvcc finds them there on
   # its own, but host .cpp files that include Thrust need the path.
   foreach(dir IN LISTS CUDAToolkit_INCLUDE_DIRS)
