@@ -34,12 +34,16 @@ FILES = {
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 
 
-def read_idx(path):
-    """Returns the array in an IDX file, checking its header."""
+def read_idx(path, kind):
+    """Returns the images or labels (kind) in an IDX file, checking its header."""
     opener = gzip.open if str(path).endswith('.gz') else open
     with opener(path, 'rb') as f:
         data = f.read()
     magic, count = struct.unpack('>II', data[:8])
+    expected = IMAGE_MAGIC if kind == 'images' else LABEL_MAGIC
+    if magic != expected:
+        raise ValueError(f'{path}: not an MNIST IDX file of {kind} '
+                         f'(magic {magic}, expected {expected})')
     if magic == IMAGE_MAGIC:
         rows, cols = struct.unpack('>II', data[8:16])
         if (rows, cols) != (28, 28) or len(data) != 16 + count * 784:
@@ -50,7 +54,6 @@ def read_idx(path):
         if len(labels) != count or labels.max(initial=0) > 9:
             raise ValueError(f'{path}: expected {count} labels in 0..9')
         return labels
-    raise ValueError(f'{path}: not an MNIST IDX file (magic {magic})')
 
 
 def write_idx(path, array):
@@ -100,11 +103,11 @@ def load_splits(mnist_dir, cache, holdout, seed):
             raise SystemExit(f'{mnist_dir} has no t10k-images/labels IDX files')
     else:
         found = {name: download(name, cache) for name in FILES}
-    test_x = read_idx(found['t10k-images-idx3-ubyte'])
-    test_y = read_idx(found['t10k-labels-idx1-ubyte'])
+    test_x = read_idx(found['t10k-images-idx3-ubyte'], 'images')
+    test_y = read_idx(found['t10k-labels-idx1-ubyte'], 'labels')
     if found.get('train-images-idx3-ubyte') and found.get('train-labels-idx1-ubyte'):
-        return (read_idx(found['train-images-idx3-ubyte']),
-                read_idx(found['train-labels-idx1-ubyte']), test_x, test_y)
+        return (read_idx(found['train-images-idx3-ubyte'], 'images'),
+                read_idx(found['train-labels-idx1-ubyte'], 'labels'), test_x, test_y)
     if not 0 < holdout < len(test_x):
         raise SystemExit(f'--holdout must be in 1..{len(test_x) - 1}')
     order = np.random.default_rng(seed).permutation(len(test_x))
@@ -144,8 +147,13 @@ def main(argv=None):
     parser.add_argument('--convert-tool', default=default_tool())
     args = parser.parse_args(argv)
 
-    train_x, train_y, test_x, test_y = load_splits(
-        args.mnist_dir, args.out_dir / 'download', args.holdout, args.seed)
+    try:
+        train_x, train_y, test_x, test_y = load_splits(
+            args.mnist_dir, args.out_dir / 'download', args.holdout, args.seed)
+    except ValueError as error:
+        raise SystemExit(f'prepare_mnist: {error}')
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise SystemExit('prepare_mnist: image and label files differ in count')
     raw = args.out_dir / 'raw'
     convert(args.convert_tool, train_x, train_y, raw,
             args.out_dir / f'mnist_train_{args.backend}', args.backend)
