@@ -57,6 +57,16 @@ void LeaveOutGpuCases(const char* why) {
             << std::endl;
 }
 
+#ifndef CPU_ONLY
+// Some CPU cases switch the mode to GPU and leave it so (CommonTest's
+// TestBrewMode); without a GPU the next case would allocate through CUDA.
+class CpuModeForEachTest : public ::testing::EmptyTestEventListener {
+  virtual void OnTestStart(const ::testing::TestInfo&) {
+    caffe::Caffe::set_mode(caffe::Caffe::CPU);
+  }
+};
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,6 +77,7 @@ int main(int argc, char** argv) {
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();  // clear the sticky error for later CUDA calls
     LeaveOutGpuCases("No CUDA device");
+    ::testing::UnitTest::GetInstance()->listeners().Append(new CpuModeForEachTest);
   } else {
     int device = argc > 1 ? atoi(argv[1]) : -1;
     if (device >= 0) {
