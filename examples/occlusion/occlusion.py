@@ -33,7 +33,7 @@ def parse_args(argv):
                    help='local MNIST IDX files (default $MNIST_DIR, else download)')
     p.add_argument('--holdout', type=int, default=2000,
                    help='held-out images when only the test split is available')
-    p.add_argument('--time-iters', type=int, default=30,
+    p.add_argument('--time-iters', type=int, default=50,
                    help='iterations of caffe time per variant')
     return p.parse_args(argv)
 
