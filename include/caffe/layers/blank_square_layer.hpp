@@ -61,10 +61,6 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
   virtual inline int ExactNumBottomBlobs() const { return -1; }
   virtual inline int ExactNumTopBlobs() const { return -1; }
 
-  /// The squares of the last forward pass (valid after Forward).
-  const BlankSquareSampler& last_sampler() const { return sampler_; }
-  /// Whether the last forward pass occluded anything (false: identity).
-  bool last_forward_occluded() const { return occluded_; }
 
  protected:
   virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,

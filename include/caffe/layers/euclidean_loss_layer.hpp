@@ -47,11 +47,8 @@ class EuclideanLossLayer : public LossLayer<Dtype> {
   virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
       const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
 
-  /// N, the divisor of the loss: the size of the inputs' first axis.
-  int num() const { return num_; }
-
  private:
-  int num_ = 0;
+  int num_ = 0;  // N: the size of the inputs' first axis
   /// GPU reduction scratch: one partial sum per thread block.
   Blob<double> block_sums_;
 };
