@@ -87,6 +87,17 @@ double MedianSeconds(const Options& options, Function run) {
   return samples[samples.size() / 2];
 }
 
+// A Python layer (module.layer), made through the layer factory as in a net.
+inline caffe::LayerParameter PrototypeParameter(const char* name,
+    const char* module, const char* layer) {
+  caffe::LayerParameter param;
+  param.set_name(name);
+  param.set_type("Python");
+  param.mutable_python_param()->set_module(module);
+  param.mutable_python_param()->set_layer(layer);
+  return param;
+}
+
 template <typename Dtype>
 void FillUniform(caffe::Blob<Dtype>* blob) {
   caffe::FillerParameter param;

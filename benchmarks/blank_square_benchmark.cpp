@@ -22,15 +22,9 @@ namespace {
 typedef float Dtype;
 
 shared_ptr<Layer<Dtype> > MakeLayer(bool native) {
-  LayerParameter param;
-  param.set_name("occlude");
-  if (native) {
-    param.set_type("BlankSquare");
-  } else {
-    param.set_type("Python");
-    param.mutable_python_param()->set_module("caffe.prototypes.blank_square");
-    param.mutable_python_param()->set_layer("BlankSquareLayer");
-  }
+  LayerParameter param = bench::PrototypeParameter("occlude",
+      "caffe.prototypes.blank_square", "BlankSquareLayer");
+  if (native) param.set_type("BlankSquare");
   return caffe::LayerRegistry<Dtype>::CreateLayer(param);
 }
 

@@ -28,16 +28,10 @@ namespace {
 typedef float Dtype;
 
 shared_ptr<Layer<Dtype> > MakeLayer(const std::string& which) {
-  LayerParameter param;
-  param.set_name("loss");
+  LayerParameter param = bench::PrototypeParameter("loss",
+      "caffe.prototypes.euclidean_loss", "EuclideanLossLayer");
   if (which == "upstream") return caffe::MakeUpstreamEuclideanLoss<Dtype>(param);
-  if (which == "native") {
-    param.set_type("EuclideanLoss");
-  } else {
-    param.set_type("Python");
-    param.mutable_python_param()->set_module("caffe.prototypes.euclidean_loss");
-    param.mutable_python_param()->set_layer("EuclideanLossLayer");
-  }
+  if (which == "native") param.set_type("EuclideanLoss");
   return caffe::LayerRegistry<Dtype>::CreateLayer(param);
 }
 

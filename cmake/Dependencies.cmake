@@ -3,6 +3,17 @@
 # caffe_dependencies; pycaffe's extra needs go in caffe_python.
 
 add_library(caffe_dependencies INTERFACE)
+
+# Finds a library by its header and name (beside CUDA's first) and adds it,
+# with the definition that switches it on in Caffe's sources, to
+# caffe_dependencies.
+function(caffe_use_library definition header name)
+  find_path(${definition}_INCLUDE_DIR ${header} HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
+  find_library(${definition}_LIBRARY ${name} HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+  target_include_directories(caffe_dependencies INTERFACE "${${definition}_INCLUDE_DIR}")
+  target_link_libraries(caffe_dependencies INTERFACE "${${definition}_LIBRARY}")
+  target_compile_definitions(caffe_dependencies INTERFACE ${definition})
+endfunction()
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 find_package(Protobuf 3.18 REQUIRED)
@@ -34,11 +45,7 @@ if(USE_HDF5)
 endif()
 
 if(USE_LMDB)
-  find_path(LMDB_INCLUDE_DIR lmdb.h REQUIRED)
-  find_library(LMDB_LIBRARY lmdb REQUIRED)
-  target_include_directories(caffe_dependencies INTERFACE "${LMDB_INCLUDE_DIR}")
-  target_link_libraries(caffe_dependencies INTERFACE "${LMDB_LIBRARY}")
-  target_compile_definitions(caffe_dependencies INTERFACE USE_LMDB)
+  caffe_use_library(USE_LMDB lmdb.h lmdb)
 endif()
 
 if(USE_LEVELDB)
@@ -92,18 +99,10 @@ else()
     endif()
   endforeach()
   if(USE_CUDNN)
-    find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
-    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
-    target_include_directories(caffe_dependencies INTERFACE "${CUDNN_INCLUDE_DIR}")
-    target_link_libraries(caffe_dependencies INTERFACE "${CUDNN_LIBRARY}")
-    target_compile_definitions(caffe_dependencies INTERFACE USE_CUDNN)
+    caffe_use_library(USE_CUDNN cudnn.h cudnn)
   endif()
   if(USE_NCCL)
-    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
-    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
-    target_include_directories(caffe_dependencies INTERFACE "${NCCL_INCLUDE_DIR}")
-    target_link_libraries(caffe_dependencies INTERFACE "${NCCL_LIBRARY}")
-    target_compile_definitions(caffe_dependencies INTERFACE USE_NCCL)
+    caffe_use_library(USE_NCCL nccl.h nccl)
   endif()
 endif()
 
