@@ -86,7 +86,7 @@ def download(name, cache):
             print(f'  failed: {error}', file=sys.stderr)
             continue
         if hashlib.md5(payload).hexdigest() != FILES[name]:
-            print(f'  failed: MD5 mismatch', file=sys.stderr)
+            print('  failed: MD5 mismatch', file=sys.stderr)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(payload)

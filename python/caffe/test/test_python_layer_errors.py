@@ -8,7 +8,6 @@ import os
 import subprocess
 import tempfile
 
-import numpy as np
 import pytest
 
 import caffe
