@@ -13,6 +13,11 @@ if(NOT CPU_ONLY)
   file(GLOB test_cuda_srcs "${merged}/src/caffe/test/test_*.cu")
   list(APPEND test_srcs ${test_cuda_srcs})
 endif()
+if(NOT USE_HDF5)
+  # Upstream's solver tests read their data through HDF5Data layers.
+  list(FILTER test_srcs EXCLUDE REGEX "/test_gradient_based_solver\\.cpp$")
+  message(STATUS "USE_HDF5=OFF: leaving out test_gradient_based_solver.cpp (HDF5Data)")
+endif()
 add_executable(test.testbin ${test_srcs})
 target_link_libraries(test.testbin PRIVATE caffe gtest)
 set_target_properties(test.testbin PROPERTIES

@@ -40,7 +40,9 @@ target_link_libraries(caffe_dependencies INTERFACE
 
 if(USE_HDF5)
   find_package(HDF5 REQUIRED COMPONENTS C HL)
-  target_link_libraries(caffe_dependencies INTERFACE HDF5::HDF5)
+  # HDF5::HDF5 carries only the C library; the H5LT* functions Caffe uses
+  # live in the high-level one, which must be named.
+  target_link_libraries(caffe_dependencies INTERFACE HDF5::HDF5 ${HDF5_HL_LIBRARIES})
   target_compile_definitions(caffe_dependencies INTERFACE USE_HDF5)
 endif()
 
