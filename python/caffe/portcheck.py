@@ -146,9 +146,13 @@ def validate_native(parser, args):
         text_format.Parse(args.native, param)
     except text_format.ParseError as e:
         parser.error(f'--native {args.native!r} is not LayerParameter text: {e}')
-    for field in ('name', 'bottom', 'top', 'loss_weight', 'propagate_down'):
-        if param.HasField(field) if field == 'name' else len(getattr(param, field)):
-            parser.error(f'--native {args.native!r}: leave out {field}, the tool sets it')
+    # The tool wires the layer into its nets itself.
+    wiring = (['name'] if param.HasField('name') else []) + [
+        field for field in ('bottom', 'top', 'loss_weight', 'propagate_down')
+        if len(getattr(param, field))]
+    if wiring:
+        parser.error(f'--native {args.native!r}: leave out {", ".join(wiring)}; '
+                     f'the tool sets them')
     if not param.type:
         parser.error(f'--native {args.native!r} names no layer type (type: "...")')
     if param.type not in caffe.layer_type_list():
