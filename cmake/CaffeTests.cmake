@@ -23,15 +23,16 @@ target_link_libraries(test.testbin PRIVATE caffe gtest)
 set_target_properties(test.testbin PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
 # One BLAS thread per test: CTest already runs one test per core. Python
-# layers in C++ tests import from the merged package. (One variable per
-# property: gtest_discover_tests splits property values at semicolons.)
+# layers in C++ tests import pycaffe from the build tree (build/python).
+# (One variable per property: gtest_discover_tests splits property values
+# at semicolons.)
 gtest_discover_tests(test.testbin
   WORKING_DIRECTORY "${merged}"
   DISCOVERY_MODE PRE_TEST
   DISCOVERY_TIMEOUT 120
   PROPERTIES LABELS gtest TIMEOUT 600
     ENVIRONMENT OPENBLAS_NUM_THREADS=1
-    ENVIRONMENT_MODIFICATION PYTHONPATH=set:${merged}/python)
+    ENVIRONMENT_MODIFICATION PYTHONPATH=set:${CMAKE_BINARY_DIR}/python)
 
 # A deliberately broken layer the port-check test must catch (a plugin that
 # registers itself in libcaffe's layer registry when loaded).
@@ -49,7 +50,7 @@ if(BUILD_python)
       WORKING_DIRECTORY "${merged}/python/caffe/test")
     set_tests_properties(python.${name} PROPERTIES
       LABELS python TIMEOUT 600
-      ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${merged}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
+      ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
       ENVIRONMENT_MODIFICATION "PATH=path_list_prepend:${CMAKE_BINARY_DIR}/tools")
   endforeach()
   # Measures a two-thread speedup: needs both cores to itself.

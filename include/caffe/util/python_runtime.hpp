@@ -11,10 +11,11 @@ namespace python {
 
 // Starts the embedded interpreter unless Python is already running (as it is
 // when Caffe is loaded by pycaffe), then releases the GIL: from then on any
-// thread enters Python through GilLock. It is configured as if it were the
-// interpreter Caffe was built for (CMake's Python3_EXECUTABLE, a virtual
-// environment included) so that `caffe train` sees the same packages as
-// pycaffe; $CAFFE_PYTHON names another interpreter.
+// thread enters Python through GilLock. It is configured as if it were an
+// interpreter of the Python version Caffe links, so that `caffe train` sees
+// the same packages as pycaffe: $CAFFE_PYTHON if set, else the active
+// virtual environment ($VIRTUAL_ENV), else the interpreter Caffe was built
+// for (CMake's Python3_EXECUTABLE) if it exists, else python3.X on $PATH.
 void EnsureInitialized();
 
 /// Whether Caffe started the interpreter (the caffe CLI) rather than being

@@ -79,7 +79,9 @@ def test_caffe_train_runs_python_layer_with_pycaffes_interpreter(tmp_path):
     solver = tmp_path / 'solver.prototxt'
     solver.write_text(SOLVER.format(net=net))
 
-    env = dict(os.environ)
+    # The interpreter Caffe was built for, which runs this test: neither an
+    # activated environment nor $CAFFE_PYTHON may choose another.
+    env = {k: v for k, v in os.environ.items() if k not in ('VIRTUAL_ENV', 'CAFFE_PYTHON')}
     pycaffe_dir = os.path.dirname(os.path.dirname(caffe.__file__))
     env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), pycaffe_dir])
     env['GLOG_logtostderr'] = '1'

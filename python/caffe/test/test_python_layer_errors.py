@@ -6,7 +6,6 @@ name and exits with status 1 (upstream: std::terminate, status 134).
 """
 import os
 import subprocess
-import tempfile
 
 import pytest
 
@@ -31,9 +30,9 @@ class Failing(caffe.Layer):
         pass
 
 
-def net_file(module='test_python_layer_errors', layer='Failing', param_str='fail'):
-    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
-        f.write(f'''
+def net_file(folder, module='test_python_layer_errors', layer='Failing', param_str='fail'):
+    path = folder / f'{module}-{layer}-{param_str}.prototxt'
+    path.write_text(f'''
 name: "errors"
 layer {{ name: "data" type: "DummyData" top: "data"
   dummy_data_param {{ shape {{ dim: 2 dim: 3 }} }} }}
@@ -41,44 +40,43 @@ layer {{ name: "faulty" type: "Python" bottom: "data" top: "out"
   python_param {{ module: "{module}" layer: "{layer}" param_str: "{param_str}" }} }}
 layer {{ name: "loss" type: "EuclideanLoss" bottom: "out" bottom: "data" top: "loss" }}
 ''')
-    return f.name
+    return str(path)
 
 
-def test_pycaffe_raises_the_layers_exception_and_survives():
-    net = caffe.Net(net_file(), caffe.TRAIN)
+def test_pycaffe_raises_the_layers_exception_and_survives(tmp_path):
+    net = caffe.Net(net_file(tmp_path), caffe.TRAIN)
     with pytest.raises(ZeroDivisionError, match='boom in forward') as info:
         net.forward()
     assert ("Python layer 'faulty' (test_python_layer_errors.Failing) failed in forward"
             in getattr(info.value, '__notes__', []))
-    healthy = caffe.Net(net_file(param_str='ok'), caffe.TRAIN)
+    healthy = caffe.Net(net_file(tmp_path, param_str='ok'), caffe.TRAIN)
     assert healthy.forward()['loss'] == 0
 
 
-def test_pycaffe_missing_module_and_class_are_named():
+def test_pycaffe_missing_module_and_class_are_named(tmp_path):
     with pytest.raises(ModuleNotFoundError, match="no_such_module") as info:
-        caffe.Net(net_file(module='no_such_module'), caffe.TRAIN)
+        caffe.Net(net_file(tmp_path, module='no_such_module'), caffe.TRAIN)
     assert any("cannot import module 'no_such_module'" in n for n in info.value.__notes__)
     with pytest.raises(AttributeError, match="has no class 'NoSuchLayer'"):
-        caffe.Net(net_file(layer='NoSuchLayer'), caffe.TRAIN)
+        caffe.Net(net_file(tmp_path, layer='NoSuchLayer'), caffe.TRAIN)
 
 
-def caffe_train(net):
+def caffe_train(folder, net):
     caffe_bin = os.environ.get('CAFFE_BIN')
     if not caffe_bin:
         pytest.skip('CAFFE_BIN names no caffe binary')
-    solver = tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False)
-    solver.write(f'net: "{net}"\nbase_lr: 0.1\nmax_iter: 2\nsolver_mode: CPU\n'
-                 'snapshot_after_train: false\n')
-    solver.close()
+    solver = folder / 'solver.prototxt'
+    solver.write_text(f'net: "{net}"\nbase_lr: 0.1\nmax_iter: 2\nsolver_mode: CPU\n'
+                      'snapshot_after_train: false\n')
     env = dict(os.environ, GLOG_logtostderr='1',
                PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
                                            os.path.dirname(os.path.dirname(caffe.__file__))]))
-    return subprocess.run([caffe_bin, 'train', '--solver', solver.name], env=env,
+    return subprocess.run([caffe_bin, 'train', '--solver', str(solver)], env=env,
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_prints_traceback_and_exits_1():
-    result = caffe_train(net_file())
+def test_cli_prints_traceback_and_exits_1(tmp_path):
+    result = caffe_train(tmp_path, net_file(tmp_path))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Python layer 'faulty' (test_python_layer_errors.Failing) failed in forward" \
         in result.stderr
@@ -87,8 +85,8 @@ def test_cli_prints_traceback_and_exits_1():
     assert 'terminate called' not in result.stderr
 
 
-def test_cli_missing_module_is_named():
-    result = caffe_train(net_file(module='no_such_module'))
+def test_cli_missing_module_is_named(tmp_path):
+    result = caffe_train(tmp_path, net_file(tmp_path, module='no_such_module'))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "cannot import module 'no_such_module'" in result.stderr
     assert "No module named 'no_such_module'" in result.stderr

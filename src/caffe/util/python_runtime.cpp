@@ -3,8 +3,12 @@
 
 #include <boost/python.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "caffe/common.hpp"
@@ -12,6 +16,12 @@
 #ifndef CAFFE_PYTHON_EXECUTABLE
 #error "CAFFE_PYTHON_EXECUTABLE must name the interpreter Caffe is built for"
 #endif
+
+// The Python version libcaffe is linked against, e.g. "3.11".
+#define CAFFE_STRINGIFY_(x) #x
+#define CAFFE_STRINGIFY(x) CAFFE_STRINGIFY_(x)
+#define CAFFE_PYTHON_VERSION \
+  CAFFE_STRINGIFY(PY_MAJOR_VERSION) "." CAFFE_STRINGIFY(PY_MINOR_VERSION)
 
 namespace caffe {
 namespace python {
@@ -43,18 +53,63 @@ std::string FormatException(PyObject* type, PyObject* value, PyObject* tb) {
   return result;
 }
 
+bool IsExecutable(const std::string& path) {
+  return !path.empty() && access(path.c_str(), X_OK) == 0;
+}
+
+// Whether the virtual environment at `root` was made from a Python of the
+// version libcaffe links (its pyvenv.cfg says "version = 3.11.2"): another
+// version's standard library cannot run in this interpreter.
+bool VenvMatchesVersion(const std::string& root) {
+  std::ifstream cfg((root + "/pyvenv.cfg").c_str());
+  std::string line;
+  while (std::getline(cfg, line)) {
+    std::istringstream fields(line);
+    std::string key, equals, value;
+    if (fields >> key >> equals >> value && equals == "=" &&
+        (key == "version" || key == "version_info")) {
+      const std::string wanted = CAFFE_PYTHON_VERSION ".";
+      return value.compare(0, wanted.size(), wanted) == 0;
+    }
+  }
+  return false;
+}
+
+// The interpreter whose configuration (sys.prefix, site-packages) the
+// embedded Python takes, first that applies:
+//  1. $CAFFE_PYTHON;
+//  2. the active virtual environment ($VIRTUAL_ENV), if it is of the same
+//     Python version;
+//  3. the interpreter Caffe was built for, if it still exists;
+//  4. python3.X as found on $PATH (an install moved to another machine).
+// $PYTHONHOME and $PYTHONPATH apply on top, as for any Python.
+std::string ChooseInterpreter() {
+  const char* chosen = std::getenv("CAFFE_PYTHON");
+  if (chosen && *chosen) return chosen;
+  const char* venv = std::getenv("VIRTUAL_ENV");
+  if (venv && *venv) {
+    const std::string python = std::string(venv) + "/bin/python3";
+    if (IsExecutable(python) && VenvMatchesVersion(venv)) return python;
+    LOG(WARNING) << "Embedded Python: ignoring VIRTUAL_ENV=" << venv
+        << ", which is not a Python " CAFFE_PYTHON_VERSION " environment";
+  }
+  if (IsExecutable(CAFFE_PYTHON_EXECUTABLE)) return CAFFE_PYTHON_EXECUTABLE;
+  // A bare name: Python looks it up on $PATH to find its prefix.
+  return "python" CAFFE_PYTHON_VERSION;
+}
+
 }  // namespace
 
 void EnsureInitialized() {
   if (Py_IsInitialized()) return;
-  const char* env = std::getenv("CAFFE_PYTHON");
-  const char* executable = env && *env ? env : CAFFE_PYTHON_EXECUTABLE;
+  const std::string executable = ChooseInterpreter();
+  LOG(INFO) << "Embedded Python configured as " << executable;
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   // Python derives sys.prefix, and so the standard library and
   // site-packages (a venv's pyvenv.cfg included), from the program's path.
   CheckStatus(PyConfig_SetBytesString(&config, &config.program_name,
-      executable), "cannot set the program name");
+      executable.c_str()), "cannot set the program name");
   CheckStatus(Py_InitializeFromConfig(&config), "cannot start the interpreter");
   PyConfig_Clear(&config);
   embedded = true;
