@@ -21,13 +21,20 @@ struct BlankSquareSampler {
   int height, width;   // of the square
   int y_positions, x_positions;  // places the square fits
   bool per_sample;
+  bool fixed;          // every square at (fixed_y, fixed_x)
+  int fixed_y, fixed_x;
 
   /// Whether image n is occluded, and where (top-left corner).
   CAFFE_HOST_DEVICE bool Square(int n, int* y, int* x) const {
     const uint64_t draw = per_sample ? static_cast<uint64_t>(n) : 0;
     if ((CounterRandom(key, 3 * draw) >> 32) >= threshold) return false;
-    *y = UniformBelow(CounterRandom(key, 3 * draw + 1), y_positions);
-    *x = UniformBelow(CounterRandom(key, 3 * draw + 2), x_positions);
+    if (fixed) {
+      *y = fixed_y;
+      *x = fixed_x;
+    } else {
+      *y = UniformBelow(CounterRandom(key, 3 * draw + 1), y_positions);
+      *x = UniformBelow(CounterRandom(key, 3 * draw + 2), x_positions);
+    }
     return true;
   }
 };
@@ -39,12 +46,14 @@ struct BlankSquareSampler {
  * The last two axes are height and width; the rectangle is
  * floor(ratio H) x floor(ratio W), at a position uniform over every place it
  * fits, shared by all channels of an image and, unless per_sample, by the
- * whole batch. Positions come from Caffe's seed through a counter-based
- * generator: CPU and GPU give identical output, and replicas in multi-GPU
- * training (different solver ranks) draw different squares. In place, only
- * the rectangle is written. Backward passes the gradient outside the
- * rectangle and zeroes it inside. In TEST the layer is the identity unless
- * apply_in_test is set.
+ * whole batch, or at the fixed corner (offset_h, offset_w) when both are
+ * set. Positions come from a counter-based generator keyed by Caffe's seed,
+ * the layer's name and the solver rank: CPU and GPU give identical output,
+ * replicas in multi-GPU training draw different squares, and setting up the
+ * layer does not advance Caffe's random stream, so a net's other layers get
+ * the same initial weights with or without it. In place, only the rectangle
+ * is written. Backward passes the gradient outside the rectangle and zeroes
+ * it inside. In TEST the layer is the identity unless apply_in_test is set.
  */
 template <typename Dtype>
 class BlankSquareLayer : public NeuronLayer<Dtype> {
@@ -61,7 +70,6 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
   virtual inline int ExactNumBottomBlobs() const { return -1; }
   virtual inline int ExactNumTopBlobs() const { return -1; }
 
-
  protected:
   virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
       const vector<Blob<Dtype>*>& top);
@@ -75,6 +83,8 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
  private:
   /// Decides whether this forward pass occludes and keys its squares.
   void BeginForward();
+  /// dst = src with value in the squares (only the squares where in place).
+  void BlankSquaresGpu(const Dtype* src, Dtype value, Dtype* dst);
   /// "BlankSquare layer '<name>'", for error messages.
   string Describe() const {
     return string(type()) + " layer '" + this->layer_param_.name() + "'";
@@ -85,6 +95,7 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
   BlankSquareSampler sampler_ = BlankSquareSampler();
   bool occluded_ = false;
   int num_ = 0, channels_ = 0, height_ = 0, width_ = 0;
+  Blob<int> corners_;  // on the GPU, each image's square (x, y), or -1
 };
 
 }  // namespace caffe

@@ -102,3 +102,17 @@ def test_seed_decides_squares():
         corners.append([tuple(np.argwhere(o[0] == 0)[0]) for o in net.blobs['out'].data])
     assert corners[0] == corners[1]
     assert corners[0] != corners[2]
+
+
+@pytest.mark.parametrize('top, left', [(0, 0), (14, 14), (3, 11)])
+def test_fixed_offsets_place_every_square(top, left):
+    net = make_net(f'type: "BlankSquare" blank_square_param {{ ratio: 0.5 per_sample: true '
+                   f'offset_h: {top} offset_w: {left} apply_in_test: true }}',
+                   shape=(5, 2, 28, 28), phase=caffe.TEST)
+    net.blobs['data'].data[...] = 1
+    expected = np.ones((5, 2, 28, 28), np.float32)
+    expected[..., top:top + 14, left:left + 14] = 0
+    for _ in range(2):
+        net.forward()
+        np.testing.assert_array_equal(net.blobs['out'].data, expected)
+

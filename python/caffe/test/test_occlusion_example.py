@@ -1,6 +1,8 @@
-"""The occlusion example: MNIST conversion, its nets, and a short run."""
+"""The occlusion example: MNIST conversion, its nets, the driver's reading of
+caffe's logs, and a short run."""
 import gzip
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -17,6 +19,8 @@ from caffe.proto import caffe_pb2
 ROOT = Path(os.environ.get('CAFFE_ROOT', Path(caffe.__file__).parents[2]))
 EXAMPLE = ROOT / 'examples' / 'occlusion'
 PREPARE = ROOT / 'examples' / 'mnist' / 'prepare_mnist.py'
+sys.path.insert(0, str(EXAMPLE))
+import occlusion  # noqa: E402
 
 
 def write_idx(path, array):
@@ -102,16 +106,170 @@ def test_example_prototxt_is_valid(name, mnist, tmp_path, monkeypatch):
         assert model.blobs['scaled'].data.shape == (64 if phase == caffe.TRAIN else 100, 1, 28, 28)
 
 
-def test_short_end_to_end_run(mnist, tmp_path):
+def test_same_seed_same_initial_weights_with_and_without_blank_square(mnist, tmp_path,
+                                                                      monkeypatch):
+    # The comparison is fair only if BlankSquare leaves Caffe's random stream
+    # alone: then the layers after it get the same initial weights.
+    _, out, *_ = mnist
+    os.symlink(out, tmp_path / 'data')
+    monkeypatch.chdir(tmp_path)
+    for name in ('lenet_baseline.prototxt', 'lenet_blank_square.prototxt'):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+
+    def initial_weights(name, seed):
+        caffe.set_random_seed(seed)
+        net = caffe.Net(name, caffe.TRAIN)
+        return {layer: [p.data.copy() for p in params] for layer, params in net.params.items()}
+
+    try:
+        caffe.set_mode_cpu()
+        baseline = initial_weights('lenet_baseline.prototxt', 5)
+        occluded = initial_weights('lenet_blank_square.prototxt', 5)
+        other_seed = initial_weights('lenet_baseline.prototxt', 6)
+    finally:
+        caffe.set_random_seed(1701)
+    assert list(baseline) == list(occluded) == ['conv1', 'conv2', 'ip1', 'ip2']
+    for layer in baseline:
+        for ours, theirs in zip(baseline[layer], occluded[layer]):
+            np.testing.assert_array_equal(ours, theirs, err_msg=layer)
+    assert not np.array_equal(baseline['conv1'][0], other_seed['conv1'][0])
+
+
+# What `caffe time` prints, with glog's prefix (old and new glog), without it
+# (GLOG_log_prefix=0), and with colour codes.
+TIME_LOG = """\
+I1123 10:36:41.307619 12345 caffe.cpp:397] Average time per layer:
+I1123 10:36:41.307620 12345 caffe.cpp:400]      mnist\tforward: 0.8512 ms.
+I1123 10:36:41.307621 12345 caffe.cpp:403]      mnist\tbackward: 0.0012 ms.
+I1123 10:36:41.307622 12345 caffe.cpp:400]    occlude\tforward: 0.00425 ms.
+I1123 10:36:41.307623 12345 caffe.cpp:403]    occlude\tbackward: 0.0031 ms.
+I1123 10:36:41.307624 12345 caffe.cpp:400]      conv1\tforward: 1.5 ms.
+I1123 10:36:41.307625 12345 caffe.cpp:403]      conv1\tbackward: 2.25 ms.
+I1123 10:36:41.307626 12345 caffe.cpp:408] Average Forward pass: 12.5 ms.
+I1123 10:36:41.307627 12345 caffe.cpp:410] Average Backward pass: 18.5 ms.
+I1123 10:36:41.307628 12345 caffe.cpp:412] Average Forward-Backward: 31.25 ms.
+"""
+TRAIN_LOG = """\
+I1123 10:36:41.3 1 solver.cpp:243] Iteration 0, loss = 2.3
+I1123 10:36:41.4 1 solver.cpp:259]     Train net output #0: loss = 2.3 (* 1 = 2.3 loss)
+I1123 10:36:41.5 1 solver.cpp:330] Iteration 100, Testing net (#0)
+I1123 10:36:41.6 1 solver.cpp:397]     Test net output #0: accuracy = 0.91
+I1123 10:36:41.7 1 solver.cpp:397]     Test net output #1: loss = 0.3 (* 1 = 0.3 loss)
+I1123 10:36:41.8 1 solver.cpp:218] Iteration 100 (120.5 iter/s, 0.83s/100 iters), loss = 0.25
+"""
+
+
+def log_variants(text):
+    yield text
+    yield re.sub(r'(?m)^I1123 ', 'I20261123 ', text)   # glog 0.7: year in the date
+    yield re.sub(r'(?m)^I[^\]]*\] ', '', text)          # GLOG_log_prefix=0
+    yield re.sub(r'(?m)^(.*)$', '\x1b[0m\\1\x1b[0m', text).replace('\n', '\r\n')
+
+
+@pytest.mark.parametrize('variant', range(4))
+def test_driver_reads_caffe_time_logs_in_every_glog_format(variant):
+    text = list(log_variants(TIME_LOG))[variant]
+    assert occlusion.parse_layer_times(text, 'occlude') == (0.00425, 0.0031)
+    assert occlusion.parse_layer_times(text, 'conv1') == (1.5, 2.25)
+    assert occlusion.parse_iteration_ms(text) == 31.25
+    with pytest.raises(ValueError, match="no per-layer times of layer 'ip9'"):
+        occlusion.parse_layer_times(text, 'ip9')
+
+
+@pytest.mark.parametrize('variant', range(4))
+def test_driver_reads_training_logs_in_every_glog_format(variant):
+    text = list(log_variants(TRAIN_LOG))[variant]
+    losses, accuracy = occlusion.parse_training_log(text)
+    assert losses == [(100, 0.25)]
+    assert accuracy == [(100, 0.91)]
+
+
+def test_driver_reports_a_missing_line():
+    with pytest.raises(ValueError, match='Average Forward-Backward'):
+        occlusion.parse_iteration_ms('I1123 10:36:41.3 1 caffe.cpp:1] nothing here\n')
+
+
+def test_driver_gets_caffe_info_lines_whatever_glog_variables_say(tmp_path, monkeypatch):
+    # A user's environment that would hide or move every INFO line.
+    for name, value in (('GLOG_minloglevel', '3'), ('GLOG_logtostderr', '0'),
+                        ('GLOG_stderrthreshold', '3'), ('GLOG_log_prefix', '0'),
+                        ('GLOG_log_dir', str(tmp_path))):
+        monkeypatch.setenv(name, value)
+    (tmp_path / 'net.prototxt').write_text("""
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 4 dim: 1 dim: 8 dim: 8 } } }
+layer { name: "occlude" type: "BlankSquare" bottom: "data" top: "data" }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+        inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "Reduction" bottom: "ip" top: "loss" }
+""")
+    caffe_bin = os.environ.get('CAFFE_BIN', 'caffe')
+    text = occlusion.run([caffe_bin, 'time', '--model', 'net.prototxt', '--iterations', '3'],
+                         cwd=tmp_path)
+    forward, backward = occlusion.parse_layer_times(text, 'occlude')
+    assert forward >= 0 and backward >= 0
+    assert occlusion.parse_iteration_ms(text) >= 0  # a tiny net: may round to 0 ms
+
+
+def test_a_failing_step_names_its_command_and_shows_its_last_lines(tmp_path):
+    caffe_bin = os.environ.get('CAFFE_BIN', 'caffe')
+    missing = tmp_path / 'missing.prototxt'
+    with pytest.raises(SystemExit) as failure:
+        occlusion.run([caffe_bin, 'time', '--model', str(missing)])
+    message = str(failure.value)
+    assert f'{caffe_bin} time --model {missing} failed (status' in message
+    assert 'missing.prototxt' in message.split('last lines:')[1]
+
+
+@pytest.mark.parametrize('native, prototype, words', [
+    (0.01, 0.05, '5.0x faster than the prototype'),
+    (0.05, 0.01, '5.0x slower than the prototype'),
+    (0.02, 0.0204, 'as fast as the prototype'),
+    (0.0204, 0.02, 'as fast as the prototype'),
+    (0.02, 0.0212, '1.1x faster than the prototype'),
+    (0.0, 0.02, 'too fast to compare')])
+def test_speed_sentence_never_calls_a_slowdown_faster(native, prototype, words):
+    assert occlusion.speed_sentence(native, prototype).startswith(words)
+
+
+def test_mean_and_spread():
+    assert occlusion.mean_spread([0.5, 0.7, 0.9]) == pytest.approx((0.7, 0.2))
+    assert occlusion.mean_spread([0.5]) == (0.5, 0.0)
+
+
+def test_short_end_to_end_run_without_then_with_matplotlib(mnist, tmp_path):
     raw, *_ = mnist
     work = tmp_path / 'study'
+    # matplotlib that cannot be imported, and GLOG variables that would hide
+    # caffe's INFO lines from a driver that did not switch them on.
+    blocker = tmp_path / 'no_matplotlib' / 'matplotlib'
+    blocker.mkdir(parents=True)
+    (blocker / '__init__.py').write_text('raise ImportError("matplotlib blocked by the test")\n')
+    env = dict(os.environ, GLOG_minloglevel='2', GLOG_log_prefix='0',
+               PYTHONPATH=os.pathsep.join([str(blocker.parent),
+                                           os.environ.get('PYTHONPATH', '')]))
     result = subprocess.run([sys.executable, str(EXAMPLE / 'occlusion.py'), '--work', str(work),
-                             '--iters', '8', '--time-iters', '2', '--mnist-dir', str(raw),
-                             '--holdout', '100'],
-                            capture_output=True, text=True, timeout=600)
+                             '--iters', '6', '--seeds', '2', '--time-runs', '2',
+                             '--time-iters', '2', '--map-images', '40', '--map-stride', '7',
+                             '--mnist-dir', str(raw), '--holdout', '100'],
+                            capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = (work / 'summary.md').read_text()
-    assert '| LeNet + BlankSquare | ' in summary and 'Python prototype' in summary
-    for figure in ('occluded_inputs.png', 'training_curves.png'):
-        assert (work / figure).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    assert 'Iteration 8' in (work / 'train_blank_square.log').read_text()
+    assert summary.strip().splitlines()[0] in result.stdout
+    assert result.stdout.index('| LeNet + BlankSquare |') < result.stdout.index(
+        'matplotlib is not installed')
+    assert 'pip install matplotlib' in result.stdout and '--figures-only' in result.stdout
+    assert 'seeds 1701, 1702' in summary and 'BlankSquare (Python prototype)' in summary
+    assert not any((work / name).exists() for name in occlusion.FIGURES)
+    rows = (work / 'sensitivity_map.csv').read_text().splitlines()
+    assert rows[0].startswith('square_top,square_left,baseline_mean,baseline_std,')
+    assert [tuple(map(int, row.split(',')[:2])) for row in rows[1:]] == [
+        (top, left) for top in (0, 7, 14) for left in (0, 7, 14)]
+    for seed in (1701, 1702):
+        assert 'Iteration 6' in (work / f'train_blank_square_seed{seed}.log').read_text()
+
+    result = subprocess.run([sys.executable, str(EXAMPLE / 'occlusion.py'), '--work', str(work),
+                             '--figures-only'], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for figure in occlusion.FIGURES:
+        assert (work / figure).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', figure

@@ -1,3 +1,8 @@
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#include <stdint.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,6 +12,15 @@
 #include "caffe/util/rng.hpp"
 
 namespace caffe {
+
+// FNV-1a: the same 64 bits for a name on every platform and build.
+static uint64_t NameHash(const string& name) {
+  uint64_t hash = 0xCBF29CE484222325ULL;
+  for (const char c : name) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
+  }
+  return hash;
+}
 
 template <typename Dtype>
 void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
@@ -21,10 +35,19 @@ void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
   CHECK(param.probability() >= 0 && param.probability() <= 1)
       << who << ": blank_square_param.probability must be in [0, 1], got "
       << param.probability();
-  // Drawn from Caffe's generator, so random_seed decides it; the solver rank
-  // keeps replicas apart even if they share a seed.
-  layer_key_ = CounterRandom(
-      (static_cast<uint64_t>(caffe_rng_rand()) << 32) ^ caffe_rng_rand(),
+  CHECK_EQ(param.has_offset_h(), param.has_offset_w()) << who
+      << ": set both blank_square_param.offset_h and offset_w, or neither";
+  // The key follows random_seed through a copy of Caffe's generator: drawing
+  // from the generator itself would change the initial weights of every layer
+  // set up after this one, and a comparison of a net with and without the
+  // layer would then compare different starting points too. The name keeps
+  // two such layers of one net apart, the solver rank replicas.
+  rng_t generator = *caffe_rng();
+  const uint64_t state = (static_cast<uint64_t>(generator()) << 32) |
+      static_cast<uint32_t>(generator());
+  const uint64_t named = CounterRandom(state,
+      NameHash(this->layer_param_.name()));
+  layer_key_ = CounterRandom(named,
       static_cast<uint64_t>(Caffe::solver_rank()));
   forward_count_ = 0;
 }
@@ -40,8 +63,10 @@ void BlankSquareLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
   height_ = bottom[0]->shape(-2);
   width_ = bottom[0]->shape(-1);
   channels_ = bottom[0]->count(1) / std::max(1, height_ * width_);
-  // floor(ratio * side); the small tolerance keeps e.g. 0.3f * 10 at 3.
-  const double ratio = this->layer_param_.blank_square_param().ratio();
+  // floor(ratio * side), where ratio is a float: 0.7f is 0.69999999, and
+  // the small tolerance keeps 0.7f * 10 at 7 rather than 6.
+  const BlankSquareParameter& param = this->layer_param_.blank_square_param();
+  const double ratio = param.ratio();
   sampler_.height = static_cast<int>(std::floor(ratio * height_ + 1e-4));
   sampler_.width = static_cast<int>(std::floor(ratio * width_ + 1e-4));
   CHECK(sampler_.height > 0 && sampler_.width > 0) << Describe() << ": ratio "
@@ -49,7 +74,20 @@ void BlankSquareLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
       << " images is a square of zero pixels";
   sampler_.y_positions = height_ - sampler_.height + 1;
   sampler_.x_positions = width_ - sampler_.width + 1;
-  sampler_.per_sample = this->layer_param_.blank_square_param().per_sample();
+  sampler_.per_sample = param.per_sample();
+  corners_.Reshape(vector<int>{num_, 2});
+  sampler_.fixed = param.has_offset_h();
+  if (sampler_.fixed) {
+    CHECK(param.offset_h() < static_cast<uint32_t>(sampler_.y_positions) &&
+          param.offset_w() < static_cast<uint32_t>(sampler_.x_positions))
+        << Describe() << ": a " << sampler_.height << "x" << sampler_.width
+        << " square at offset_h " << param.offset_h() << ", offset_w "
+        << param.offset_w() << " does not fit in " << height_ << "x" << width_
+        << " images (offsets up to " << sampler_.y_positions - 1 << ", "
+        << sampler_.x_positions - 1 << ")";
+    sampler_.fixed_y = static_cast<int>(param.offset_h());
+    sampler_.fixed_x = static_cast<int>(param.offset_w());
+  }
 }
 
 template <typename Dtype>
@@ -63,20 +101,74 @@ void BlankSquareLayer<Dtype>::BeginForward() {
       std::ldexp(static_cast<double>(param.probability()), 32));
 }
 
+#ifdef __SSE2__
+// Fills [begin, end) bypassing the caches for the whole 64-byte lines inside
+// it: no line is read first, and the lines at the ends, which hold pixels
+// outside the square too, get ordinary stores.
+inline void StreamStore(float* p, float value) {
+  const __m128 v = _mm_set1_ps(value);
+  _mm_stream_ps(p, v); _mm_stream_ps(p + 4, v);
+  _mm_stream_ps(p + 8, v); _mm_stream_ps(p + 12, v);
+}
+inline void StreamStore(double* p, double value) {
+  const __m128d v = _mm_set1_pd(value);
+  _mm_stream_pd(p, v); _mm_stream_pd(p + 2, v);
+  _mm_stream_pd(p + 4, v); _mm_stream_pd(p + 6, v);
+}
+
+template <typename Dtype>
+void StreamFill(Dtype* begin, Dtype* end, Dtype value) {
+  const uintptr_t line = 64;
+  Dtype* first = reinterpret_cast<Dtype*>(
+      (reinterpret_cast<uintptr_t>(begin) + line - 1) & ~(line - 1));
+  Dtype* last = reinterpret_cast<Dtype*>(
+      reinterpret_cast<uintptr_t>(end) & ~(line - 1));
+  if (first >= last) {
+    std::fill(begin, end, value);
+    return;
+  }
+  std::fill(begin, first, value);
+  for (Dtype* p = first; p < last; p += line / sizeof(Dtype)) {
+    StreamStore(p, value);
+  }
+  std::fill(last, end, value);
+}
+#endif
+
 // Writes value into each occluded image's square of data, nothing else.
+// Square rows are short runs with the rest of the image between them:
+// ordinary stores make the core read every line it writes, and its
+// prefetchers read the lines between, so a quarter-image square cost about
+// as much as copying the whole blob (64x3x224x224). Streaming stores write
+// only the square; they are kept for blobs that do not stay in the caches
+// anyway (above 16 MiB), since they send the square out of the caches that
+// the next layer reads it from.
 template <typename Dtype>
 static void FillSquares(const BlankSquareSampler& sampler, int num,
     int channels, int height, int width, Dtype value, Dtype* data) {
+#ifdef __SSE2__
+  const bool stream = sizeof(Dtype) * num * channels * height * width >
+      (size_t(16) << 20);
+#endif
   for (int n = 0; n < num; ++n) {
     int y0 = 0, x0 = 0;
     if (!sampler.Square(n, &y0, &x0)) continue;
     for (int c = 0; c < channels; ++c) {
       Dtype* row = data + ((n * channels + c) * height + y0) * width + x0;
       for (int y = 0; y < sampler.height; ++y, row += width) {
+#ifdef __SSE2__
+        if (stream) {
+          StreamFill(row, row + sampler.width, value);
+          continue;
+        }
+#endif
         std::fill(row, row + sampler.width, value);
       }
     }
   }
+#ifdef __SSE2__
+  if (stream) _mm_sfence();  // before another thread or a copy reads data
+#endif
 }
 
 template <typename Dtype>
