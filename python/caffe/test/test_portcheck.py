@@ -11,6 +11,9 @@ import pytest
 import caffe
 from caffe import portcheck
 
+# Every test here runs a Python layer (conftest.py skips them without).
+pytestmark = pytest.mark.python_layer
+
 EUCLIDEAN = ['--prototype', 'caffe.prototypes.euclidean_loss.EuclideanLossLayer',
              '--shape', '8,6', '--shape', '8,6', '--time', '0.05']
 BLANK_SQUARE = ['--prototype', 'caffe.prototypes.blank_square.BlankSquareLayer',

@@ -15,6 +15,9 @@ import pytest
 
 import caffe
 
+# Every test here runs a Python layer (conftest.py skips them without).
+pytestmark = pytest.mark.python_layer
+
 LAYER_MODULE = '''
 import json, sys
 import numpy as np

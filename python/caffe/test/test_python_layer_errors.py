@@ -11,6 +11,9 @@ import pytest
 
 import caffe
 
+# Every test here runs a Python layer (conftest.py skips them without).
+pytestmark = pytest.mark.python_layer
+
 
 class Failing(caffe.Layer):
     """Identity that raises in forward when param_str says so."""
