@@ -53,6 +53,4 @@ if(BUILD_python)
       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
       ENVIRONMENT_MODIFICATION "PATH=path_list_prepend:${CMAKE_BINARY_DIR}/tools")
   endforeach()
-  # Measures a two-thread speedup: needs both cores to itself.
-  set_tests_properties(python.test_pycaffe_threads PROPERTIES RUN_SERIAL TRUE)
 endif()

@@ -1,5 +1,6 @@
 """The native EuclideanLoss equals its Python prototype in one net."""
 import itertools
+import os
 import tempfile
 
 import numpy as np
@@ -32,7 +33,10 @@ def make_net(weight=1.0, propagate_down=None):
         down = ' '.join(f'propagate_down: {str(d).lower()}' for d in propagate_down)
     with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
         f.write(NET.format(weight=weight, prototype_down=down, native_down=down))
-    return caffe.Net(f.name, caffe.TRAIN)
+    try:
+        return caffe.Net(f.name, caffe.TRAIN)
+    finally:
+        os.unlink(f.name)
 
 
 def fill(net, seed=0):

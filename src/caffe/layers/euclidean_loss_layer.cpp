@@ -60,24 +60,56 @@ CAFFE_SIMD_CLONES double SquaredDistance(int count, const double* a,
   return SquaredDistanceLanes(count, a, b);
 }
 
+// first[i] = scale (a[i] - b[i]) and, when second is not null, second[i] =
+// -first[i], for i in [begin, end), with ordinary (cached) stores.
+template <typename Dtype>
+__attribute__((always_inline)) inline void PlainGradientsLoop(int begin,
+    int end, const Dtype* __restrict a, const Dtype* __restrict b,
+    const Dtype scale, Dtype* __restrict first, Dtype* __restrict second) {
+  if (second) {
+    for (int i = begin; i < end; ++i) {
+      const Dtype g = scale * (a[i] - b[i]);
+      first[i] = g;
+      second[i] = -g;
+    }
+  } else {
+    for (int i = begin; i < end; ++i) first[i] = scale * (a[i] - b[i]);
+  }
+}
+
+CAFFE_SIMD_CLONES void PlainGradients(int begin, int end, const float* a,
+    const float* b, float scale, float* first, float* second) {
+  PlainGradientsLoop(begin, end, a, b, scale, first, second);
+}
+CAFFE_SIMD_CLONES void PlainGradients(int begin, int end, const double* a,
+    const double* b, double scale, double* first, double* second) {
+  PlainGradientsLoop(begin, end, a, b, scale, first, second);
+}
+
+// benchmarks/plain_store_euclidean_loss.cpp compiles this file a second time
+// with CAFFE_EUCLIDEAN_STREAMING 0, to measure what streaming stores buy in
+// every allocation pattern.
+#ifndef CAFFE_EUCLIDEAN_STREAMING
+#define CAFFE_EUCLIDEAN_STREAMING 1
+#endif
+
 // The gradients: first = first_scale (a - b) and, when second is not null,
-// second = -first. Large outputs are streamed (streaming_store.hpp).
+// second = -first. Large outputs are streamed (streaming_store.hpp) when
+// both can be: the outputs must be aligned alike.
 template <typename Dtype>
 void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
     const Dtype first_scale, Dtype* first, Dtype* second) {
   int i = 0;
-#ifdef __SSE2__
+#if defined(__SSE2__) && CAFFE_EUCLIDEAN_STREAMING
   const bool same_alignment = !second ||
       ((reinterpret_cast<uintptr_t>(first) ^ reinterpret_cast<uintptr_t>(second)) & 15) == 0;
   if (same_alignment &&
       StreamingPays(sizeof(Dtype) * count * (second ? 2 : 1))) {
     typedef SseVector<Dtype> V;
-    for (const int head = StreamingHead(first, count); i < head; ++i) {
-      first[i] = first_scale * (a[i] - b[i]);
-      if (second) second[i] = -first[i];
-    }
+    const int head = StreamingHead(first, count);
+    PlainGradients(0, head, a, b, first_scale, first, second);
     const typename V::Type scale = V::Broadcast(first_scale);
-    for (; i + V::kWidth <= count; i += V::kWidth) {
+    for (i = head; i + V::kWidth <= count; i += V::kWidth) {
       const typename V::Type g = V::Mul(scale, V::Sub(V::Load(a + i), V::Load(b + i)));
       V::Stream(first + i, g);
       if (second) V::Stream(second + i, V::Neg(g));
@@ -85,10 +117,7 @@ void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
     StreamingFence();
   }
 #endif
-  for (; i < count; ++i) {
-    first[i] = first_scale * (a[i] - b[i]);
-    if (second) second[i] = -first[i];
-  }
+  PlainGradients(i, count, a, b, first_scale, first, second);
 }
 
 }  // namespace

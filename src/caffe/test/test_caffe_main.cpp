@@ -2,6 +2,10 @@
 // the device (argv[1], else the current one). A CPU-only build, or a CUDA
 // build on a machine without a usable GPU, leaves out the GPU cases (as
 // upstream's CMake did with --gtest_filter=-*GPU*), so the CPU cases run.
+// Every case starts from the same global state (ResetGlobalState), whatever
+// ran before it: upstream's MultiDeviceTest sets the mode and never restores
+// it, and Caffe's state is per thread, so a GPU case would otherwise leave
+// the next CPU case computing its expectations on the GPU.
 #include <string>
 
 #include "caffe/caffe.hpp"
@@ -57,15 +61,24 @@ void LeaveOutGpuCases(const char* why) {
             << std::endl;
 }
 
-#ifndef CPU_ONLY
-// Some CPU cases switch the mode to GPU and leave it so (CommonTest's
-// TestBrewMode); without a GPU the next case would allocate through CUDA.
-class CpuModeForEachTest : public ::testing::EmptyTestEventListener {
+// The device the cases run on; -1 without a usable GPU.
+int test_device = -1;
+
+// Mode CPU, the test device current, one solver of rank 0 in one process:
+// what a fresh thread would see (Caffe::Get() makes a new state per
+// thread). The RNG seed is left alone: cases that depend on random values
+// seed it themselves, and Caffe's default seed differs from run to run.
+class ResetGlobalState : public ::testing::EmptyTestEventListener {
   virtual void OnTestStart(const ::testing::TestInfo&) {
     caffe::Caffe::set_mode(caffe::Caffe::CPU);
+#ifndef CPU_ONLY
+    if (test_device >= 0) CUDA_CHECK(cudaSetDevice(test_device));
+#endif
+    caffe::Caffe::set_solver_count(1);
+    caffe::Caffe::set_solver_rank(0);
+    caffe::Caffe::set_multiprocess(false);
   }
 };
-#endif
 
 }  // namespace
 
@@ -77,13 +90,13 @@ int main(int argc, char** argv) {
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();  // clear the sticky error for later CUDA calls
     LeaveOutGpuCases("No CUDA device");
-    ::testing::UnitTest::GetInstance()->listeners().Append(new CpuModeForEachTest);
   } else {
     int device = argc > 1 ? atoi(argv[1]) : -1;
     if (device >= 0) {
       CUDA_CHECK(cudaSetDevice(device));
     }
     CUDA_CHECK(cudaGetDevice(&device));
+    test_device = device;
     CUDA_CHECK(cudaGetDeviceProperties(&caffe::CAFFE_TEST_CUDA_PROP, device));
     std::cout << "CUDA devices: " << count << ", testing on " << device
               << ": " << caffe::CAFFE_TEST_CUDA_PROP.name << std::endl;
@@ -91,5 +104,6 @@ int main(int argc, char** argv) {
 #else
   LeaveOutGpuCases("CPU-only build");
 #endif
+  ::testing::UnitTest::GetInstance()->listeners().Append(new ResetGlobalState);
   return RUN_ALL_TESTS();
 }

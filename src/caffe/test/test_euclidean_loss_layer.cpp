@@ -10,6 +10,7 @@
 
 #include "caffe/test/test_caffe_main.hpp"
 #include "caffe/test/test_gradient_check_util.hpp"
+#include "caffe/test/test_placed_buffers.hpp"
 
 namespace caffe {
 
@@ -169,7 +170,9 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobAccuracy) {
   const double loss = layer.Forward(this->bottom_, this->top_);
   vector<double> grad;
   const double expected = ReferenceEuclideanLoss(*this->a_, *this->b_, 1, &grad);
-  EXPECT_NEAR(expected, loss, 1e-6 * expected);
+  // Double accumulates in double too: its error is ~1e-16 per addition,
+  // and the float loss is rounded to float once at the end.
+  EXPECT_NEAR(expected, loss, (sizeof(Dtype) == 4 ? 1e-6 : 1e-12) * expected);
 }
 
 TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
@@ -185,19 +188,59 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
   this->CheckBackward(false, true, 1);
 }
 
-TYPED_TEST(EuclideanLossLayerTest, TestForwardIsDeterministic) {
+// Where the inputs and gradients lie must not change a single bit: the
+// forward sums in an order fixed by the element index (eight lanes on the
+// CPU, a grid that depends only on the count on the GPU), and each gradient
+// element is one subtraction and one multiplication whether it is streamed
+// or not. Placements: what SyncedMemory gives; every buffer on a page
+// boundary (4K-aliased); 16 bytes past one (glibc's mmap chunks); offsets
+// of one and three elements (SIMD-misaligned, unequal between the two
+// gradients, so the streamed path is refused); staggered by 1088 bytes.
+TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
   typedef typename TypeParam::Dtype Dtype;
-  this->a_->Reshape(vector<int>{64, 10007});
-  this->b_->Reshape(vector<int>{64, 10007});
+  // Above the streaming-store threshold, with an odd count (head and tail).
+  const vector<int> shape{3, 100003};
+  this->a_->Reshape(shape);
+  this->b_->Reshape(shape);
   FillerParameter filler_param;
   GaussianFiller<Dtype> filler(filler_param);
   filler.Fill(this->a_);
   filler.Fill(this->b_);
+  const vector<bool> down(2, true);
+  this->param_.add_loss_weight(1.5);
   EuclideanLossLayer<Dtype> layer(this->param_);
   layer.SetUp(this->bottom_, this->top_);
-  const Dtype first = layer.Forward(this->bottom_, this->top_);
-  for (int run = 0; run < 5; ++run) {
-    EXPECT_EQ(first, layer.Forward(this->bottom_, this->top_));
+  const Dtype loss = layer.Forward(this->bottom_, this->top_);
+  layer.Backward(this->top_, down, this->bottom_);
+  const int count = this->a_->count();
+  const vector<Dtype> a(this->a_->cpu_data(), this->a_->cpu_data() + count);
+  const vector<Dtype> b(this->b_->cpu_data(), this->b_->cpu_data() + count);
+  const vector<Dtype> grad_a(this->a_->cpu_diff(), this->a_->cpu_diff() + count);
+  const vector<Dtype> grad_b(this->b_->cpu_diff(), this->b_->cpu_diff() + count);
+
+  const size_t e = sizeof(Dtype);
+  const size_t placements[][4] = {  // byte offsets of a, b, grad a, grad b
+      {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, e, 3 * e},
+      {0, 1088, 2176, 3264}};
+  for (const size_t* offsets : placements) {
+    Blob<Dtype> placed_a(shape), placed_b(shape), placed_loss;
+    PlacedBuffers<Dtype> buffers(count, offsets);
+    buffers.Place(0, a.data(), placed_a.data().get());
+    buffers.Place(1, b.data(), placed_b.data().get());
+    buffers.Place(2, NULL, placed_a.diff().get());
+    buffers.Place(3, NULL, placed_b.diff().get());
+    vector<Blob<Dtype>*> bottom{&placed_a, &placed_b}, top{&placed_loss};
+    EuclideanLossLayer<Dtype> placed_layer(this->param_);
+    placed_layer.SetUp(bottom, top);
+    EXPECT_EQ(loss, placed_layer.Forward(bottom, top))
+        << "offsets " << offsets[0] << " " << offsets[1];
+    placed_layer.Backward(top, down, bottom);
+    for (int i = 0; i < count; ++i) {
+      ASSERT_EQ(grad_a[i], placed_a.cpu_diff()[i])
+          << "offsets " << offsets[2] << " " << offsets[3] << ", element " << i;
+      ASSERT_EQ(grad_b[i], placed_b.cpu_diff()[i])
+          << "offsets " << offsets[2] << " " << offsets[3] << ", element " << i;
+    }
   }
 }
 
@@ -254,6 +297,28 @@ TYPED_TEST(EuclideanLossLayerGPUTest, TestCPUAndGPUAgree) {
   for (int i = 0; i < a.count(); ++i) {
     ASSERT_EQ(cpu_grad_a[i], a.cpu_diff()[i]) << i;
     ASSERT_EQ(cpu_grad_b[i], b.cpu_diff()[i]) << i;
+  }
+}
+TYPED_TEST(EuclideanLossLayerGPUTest, TestForwardIsDeterministic) {
+  typedef TypeParam Dtype;
+  // Repeated forwards on the device give the same bits: a reduction with
+  // atomics or a launch-dependent partial-sum order would not. (The CPU
+  // forward is one thread in a fixed order; its order is tested against
+  // placement in TestResultsIndependentOfPlacement.)
+  Caffe::set_random_seed(1701);
+  Blob<Dtype> a(vector<int>{64, 10007}), b(vector<int>{64, 10007}), loss;
+  FillerParameter filler_param;
+  GaussianFiller<Dtype> filler(filler_param);
+  filler.Fill(&a);
+  filler.Fill(&b);
+  vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
+  LayerParameter param;
+  param.set_name("loss");
+  EuclideanLossLayer<Dtype> layer(param);
+  layer.SetUp(bottom, top);
+  const Dtype first = layer.Forward(bottom, top);
+  for (int run = 0; run < 5; ++run) {
+    EXPECT_EQ(first, layer.Forward(bottom, top));
   }
 }
 #endif
