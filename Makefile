@@ -20,10 +20,12 @@ comma := ,
 cmake_list = $(subst $(space),;,$(strip $(1)))
 blas_vendor_open := OpenBLAS
 blas_vendor_atlas := ATLAS
-blas_vendor_mkl := MKL
 BLAS_VENDOR := $(blas_vendor_$(BLAS))
+ifeq ($(BLAS),mkl)
+$(error BLAS := mkl is not supported by this fork (never built; Debian ships MKL outside main): use open or atlas)
+endif
 ifeq ($(BLAS_VENDOR),)
-$(error BLAS := $(BLAS) is not one of open, atlas, mkl)
+$(error BLAS := $(BLAS) is not one of open, atlas)
 endif
 
 # Upstream's settings that this build does not take: stop rather than
