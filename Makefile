@@ -18,14 +18,8 @@ space := $(empty) $(empty)
 comma := ,
 # A CMake list (semicolon-separated) from a Make word list.
 cmake_list = $(subst $(space),;,$(strip $(1)))
-blas_vendor_open := OpenBLAS
-blas_vendor_atlas := ATLAS
-BLAS_VENDOR := $(blas_vendor_$(BLAS))
-ifeq ($(BLAS),mkl)
-$(error BLAS := mkl is not supported by this fork (never built; Debian ships MKL outside main): use open or atlas)
-endif
-ifeq ($(BLAS_VENDOR),)
-$(error BLAS := $(BLAS) is not one of open, atlas)
+ifneq ($(BLAS),open)
+$(error BLAS := $(BLAS) is not supported: this fork builds with OpenBLAS only (BLAS := open; see Makefile.config.example))
 endif
 
 # Upstream's settings that this build does not take: stop rather than
@@ -56,7 +50,6 @@ SETUP_ARGS := --build-dir $(BUILD_DIR) \
 	-DUSE_LEVELDB=$(call default_on,$(USE_LEVELDB)) \
 	-DUSE_HDF5=$(call default_on,$(USE_HDF5)) \
 	-DBUILD_python_layer=$(call on_off,$(WITH_PYTHON_LAYER)) \
-	-DCAFFE_BLAS=$(BLAS_VENDOR) \
 	-DCMAKE_BUILD_TYPE=$(if $(filter 1,$(DEBUG)),Debug,Release) \
 	"-DCMAKE_CXX_FLAGS=$(if $(filter 1,$(ALLOW_LMDB_NOLOCK)),-DALLOW_LMDB_NOLOCK)" \
 	"-DCMAKE_INCLUDE_PATH=$(call cmake_list,$(search_includes))" \

@@ -46,7 +46,6 @@ get_target_property(CAFFE_EXPORT_DEFINITIONS caffe_dependencies
 if(NOT CAFFE_EXPORT_DEFINITIONS)
   set(CAFFE_EXPORT_DEFINITIONS "")
 endif()
-set(CAFFE_EXPORT_BLAS "${CAFFE_BLAS}")
 set(CAFFE_EXPORT_BOOST_COMPONENTS system thread filesystem)
 install(EXPORT CaffeTargets NAMESPACE Caffe::
   DESTINATION "${CAFFE_INSTALL_CMAKEDIR}" COMPONENT development)

@@ -20,16 +20,16 @@ find_package(Protobuf 3.18 REQUIRED)
 find_package(glog REQUIRED)
 find_package(gflags REQUIRED)
 find_package(Boost 1.70 REQUIRED COMPONENTS system thread filesystem)
-# MKL, upstream's third choice, is not offered: Debian ships it outside main
-# and this fork has never built against it.
-set(CAFFE_BLAS OpenBLAS CACHE STRING "BLAS: OpenBLAS or ATLAS")
-set_property(CACHE CAFFE_BLAS PROPERTY STRINGS OpenBLAS ATLAS)
-if(NOT CAFFE_BLAS MATCHES "^(OpenBLAS|ATLAS)$")
-  message(FATAL_ERROR "CAFFE_BLAS=${CAFFE_BLAS}: expected OpenBLAS or ATLAS "
-                      "(MKL is not supported)")
+# OpenBLAS only. Upstream also offered ATLAS and MKL; neither was ever built
+# here (Debian's ATLAS has its CBLAS in a separate library under another
+# header name, and MKL is outside Debian's main), so they are refused
+# rather than left to fail in some later link.
+if(DEFINED CAFFE_BLAS AND NOT CAFFE_BLAS STREQUAL "OpenBLAS")
+  message(FATAL_ERROR "CAFFE_BLAS=${CAFFE_BLAS}: this fork builds with OpenBLAS only "
+                      "(libopenblas-dev)")
 endif()
-set(BLA_VENDOR ${CAFFE_BLAS})
-find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas atlas REQUIRED)
+set(BLA_VENDOR OpenBLAS)
+find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas REQUIRED)
 find_package(BLAS REQUIRED)
 target_include_directories(caffe_dependencies INTERFACE "${CBLAS_INCLUDE_DIR}")
 target_link_libraries(caffe_dependencies INTERFACE
