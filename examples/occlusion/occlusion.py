@@ -548,9 +548,7 @@ def draw_curves(plt, args, work, path):
             left.plot(*zip(*losses), color=color, alpha=0.7, lw=1, label=name)
             right.plot(*zip(*accuracy), color=color, alpha=0.7, marker='o', label=name)
     left.set(title='training loss (each line a seed)', xlabel='iteration', yscale='log')
-    right.set(title='held-out accuracy during training (clean images, 2000 of them)',
-              xlabel='iteration')
-    right.title.set_fontsize(9)
+    right.set(title='held-out accuracy during training (clean images)', xlabel='iteration')
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()
