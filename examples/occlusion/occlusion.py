@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / 'mnist'))
+from prepare_mnist import read_idx  # noqa: E402
 NETS = {'baseline': 'LeNet', 'blank_square': 'LeNet + BlankSquare'}
 SQUARE = 14        # ratio 0.5 of MNIST's 28 x 28, as in training
 FIRST_SEED = 1701
@@ -176,17 +178,11 @@ def prepare(args, work):
     subprocess.run(command, check=True)
 
 
-def read_idx(path):
-    data = Path(path).read_bytes()
-    if data[2] == 8 and data[3] == 3:  # images
-        count, rows, cols = np.frombuffer(data[4:16], '>u4')
-        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
-    return np.frombuffer(data, np.uint8, offset=8)
-
-
 def held_out(work):
+    """The held-out images and labels, as prepare_mnist.py wrote them."""
     raw = work / 'data' / 'raw'
-    return read_idx(raw / 'mnist_test_lmdb.images'), read_idx(raw / 'mnist_test_lmdb.labels')
+    return (read_idx(raw / 'mnist_test_lmdb.images', 'images'),
+            read_idx(raw / 'mnist_test_lmdb.labels', 'labels'))
 
 
 def gpu_args(args, single=False):
@@ -454,7 +450,7 @@ def outline(ax, mask):
 def draw_occluded_inputs(caffe, plt, work, path):
     """Four training batches after BlankSquare as trained (one square per
     batch), eight digits of each, the square outlined."""
-    train_images = read_idx(work / 'data' / 'raw' / 'mnist_train_lmdb.images')[:32]
+    train_images = read_idx(work / 'data' / 'raw' / 'mnist_train_lmdb.images', 'images')[:32]
     caffe.set_random_seed(FIRST_SEED)
     # TRAIN-like: one square per batch; apply_in_test because the net is TEST.
     images, masks = occlude_with_masks(caffe, train_images.astype(np.float32),
@@ -548,9 +544,7 @@ def draw_curves(plt, args, work, path):
             left.plot(*zip(*losses), color=color, alpha=0.7, lw=1, label=name)
             right.plot(*zip(*accuracy), color=color, alpha=0.7, marker='o', label=name)
     left.set(title='training loss (each line a seed)', xlabel='iteration', yscale='log')
-    right.set(title='held-out accuracy during training (clean images, 2000 of them)',
-              xlabel='iteration')
-    right.title.set_fontsize(9)
+    right.set(title='held-out accuracy during training (clean images)', xlabel='iteration')
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend()
