@@ -322,6 +322,11 @@ def time_layer(args, work):
     nets = {'native': 'lenet_blank_square.prototxt',
             'prototype': 'lenet_blank_square_python.prototxt',
             'baseline': 'lenet_baseline.prototxt'}
+    import caffe
+    if 'Python' not in caffe.layer_type_list():
+        del nets['prototype']
+        print('    this Caffe was built without Python layers: the prototype is not timed',
+              flush=True)
     runs = {name: [] for name in nets}
     print(f'==> caffe time: {args.time_runs} runs x {args.time_iters} iterations per net',
           flush=True)
@@ -384,16 +389,22 @@ def summarize(args, results, timing, minutes):
                   '| --- | --- | --- | --- |']
         for name, label in (('native', 'BlankSquare (native, in place)'),
                             ('prototype', 'BlankSquare (Python prototype)')):
+            if name not in timing:
+                continue
             median, low, high = median_range(total(name))
             lines.append(f'| {label} | {cell(name, "forward")} | {cell(name, "backward")} | '
                          f'{median:.4f} ({low:.4f} to {high:.4f}) |')
-        native, prototype = (statistics.median(total(n)) for n in ('native', 'prototype'))
-        lines += ['', f'Forward + backward, the native layer is '
-                  f'{speed_sentence(native, prototype)} (medians).', '',
-                  'A whole training iteration, for context (ms, median and range): ' +
+        if 'prototype' in timing:
+            native, prototype = (statistics.median(total(n)) for n in ('native', 'prototype'))
+            lines += ['', f'Forward + backward, the native layer is '
+                      f'{speed_sentence(native, prototype)} (medians).']
+        else:
+            lines += ['', 'The Python prototype was not timed: this Caffe was built '
+                      'without Python layers (BUILD_python_layer=OFF).']
+        lines += ['', 'A whole training iteration, for context (ms, median and range): ' +
                   ', '.join(f'{label} {cell(name, "iteration", 1)}' for name, label in
                             (('baseline', 'LeNet'), ('native', 'with the native layer'),
-                             ('prototype', 'with the prototype')))]
+                             ('prototype', 'with the prototype')) if name in timing)]
     if minutes is not None:
         lines += ['', f'Wall time of this run: {minutes:.1f} minutes.']
     return '\n'.join(lines)

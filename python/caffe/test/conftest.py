@@ -1,10 +1,16 @@
 """Shared pytest settings for pycaffe's tests.
 
-A test (or a module, through ``pytestmark``) marked ``python_layer`` needs
-Caffe built with Python layers; in a build without them
-(``BUILD_python_layer=OFF``) it is skipped with that reason instead of
-aborting the interpreter at "Unknown layer type: Python".
+Tests that need an optional part of Caffe say so with a marker, and are
+skipped with the reason in a build without it, instead of aborting the
+interpreter at a glog CHECK:
+
+- ``python_layer``: Python layers (``BUILD_python_layer=ON``);
+- ``lmdb``: LMDB databases (``USE_LMDB=ON``), known from the build folder
+  CTest names in ``$CAFFE_BUILD``.
 """
+import os
+from pathlib import Path
+
 import pytest
 
 import caffe
@@ -14,13 +20,30 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'python_layer: needs Caffe built with Python layers '
         '(BUILD_python_layer=ON)')
+    config.addinivalue_line('markers', 'lmdb: needs Caffe built with LMDB (USE_LMDB=ON)')
+
+
+def build_option(name):
+    """ON or OFF as the build's CMake cache says, or None where unknown."""
+    cache = Path(os.environ.get('CAFFE_BUILD', '')) / 'CMakeCache.txt'
+    if not os.environ.get('CAFFE_BUILD') or not cache.is_file():
+        return None
+    for line in cache.read_text().splitlines():
+        if line.startswith(f'{name}:'):
+            return 'ON' if line.split('=', 1)[1].upper() in ('ON', '1', 'TRUE', 'YES') \
+                else 'OFF'
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    if 'Python' in caffe.layer_type_list():
-        return
-    skip = pytest.mark.skip(
-        reason='Caffe was built without Python layers (BUILD_python_layer=OFF)')
+    missing = {}
+    if 'Python' not in caffe.layer_type_list():
+        missing['python_layer'] = ('Caffe was built without Python layers '
+                                   '(BUILD_python_layer=OFF)')
+    if build_option('USE_LMDB') == 'OFF':
+        missing['lmdb'] = 'Caffe was built without LMDB (USE_LMDB=OFF)'
     for item in items:
-        if item.get_closest_marker('python_layer'):
-            item.add_marker(skip)
+        for marker, reason in missing.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break

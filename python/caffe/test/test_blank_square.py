@@ -59,6 +59,7 @@ def cpu_mode():
 @pytest.mark.parametrize('ratio, shape, h, w', [(0.5, (2, 3, 28, 28), 14, 14),
                                                 (0.25, (3, 1, 28, 28), 7, 7),
                                                 (0.4, (2, 2, 27, 13), 10, 5)])
+@pytest.mark.python_layer
 def test_prototype_and_native_agree_on_the_same_square(ratio, shape, h, w):
     global PINNED_OFFSET
     rng = np.random.default_rng(0)
