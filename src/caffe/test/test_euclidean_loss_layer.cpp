@@ -177,15 +177,19 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobAccuracy) {
 
 TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
   typedef typename TypeParam::Dtype Dtype;
-  // Above the streaming-store threshold, with an odd count (head and tail).
-  this->a_->Reshape(vector<int>{3, 100001});
-  this->b_->Reshape(vector<int>{3, 100001});
-  FillerParameter filler_param;
-  GaussianFiller<Dtype> filler(filler_param);
-  filler.Fill(this->a_);
-  filler.Fill(this->b_);
-  this->CheckBackward(true, true, 1.5);
-  this->CheckBackward(false, true, 1);
+  // Above the streaming-store threshold (16 MiB of gradients) with an odd
+  // count (head and tail), and below it.
+  const int kAbove = 700001, kBelow = 100001;
+  for (int columns : {kAbove, kBelow}) {
+    this->a_->Reshape(vector<int>{3, columns});
+    this->b_->Reshape(vector<int>{3, columns});
+    FillerParameter filler_param;
+    GaussianFiller<Dtype> filler(filler_param);
+    filler.Fill(this->a_);
+    filler.Fill(this->b_);
+    this->CheckBackward(true, true, 1.5);
+    this->CheckBackward(false, true, 1);
+  }
 }
 
 // Where the inputs and gradients lie must not change a single bit: the
@@ -198,8 +202,9 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
 // gradients, so the streamed path is refused); staggered by 1088 bytes.
 TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
   typedef typename TypeParam::Dtype Dtype;
-  // Above the streaming-store threshold, with an odd count (head and tail).
-  const vector<int> shape{3, 100003};
+  // Above the streaming-store threshold (16 MiB of gradients), with an odd
+  // count (head and tail).
+  const vector<int> shape{3, 700001};
   this->a_->Reshape(shape);
   this->b_->Reshape(shape);
   FillerParameter filler_param;
