@@ -198,8 +198,9 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
 // element is one subtraction and one multiplication whether it is streamed
 // or not. Placements: what SyncedMemory gives; every buffer on a page
 // boundary (4K-aliased); 16 bytes past one (glibc's mmap chunks); offsets
-// of one and three elements (SIMD-misaligned, unequal between the two
-// gradients, so the streamed path is refused); staggered by 1088 bytes.
+// of one and three elements (SIMD-misaligned: gradients misaligned alike,
+// so the streamed path starts with a head, or unalike, so it is refused);
+// staggered by 1088 bytes.
 TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
   typedef typename TypeParam::Dtype Dtype;
   // Above the streaming-store threshold (16 MiB of gradients), with an odd
@@ -225,8 +226,8 @@ TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
 
   const size_t e = sizeof(Dtype);
   const size_t placements[][4] = {  // byte offsets of a, b, grad a, grad b
-      {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, e, 3 * e},
-      {0, 1088, 2176, 3264}};
+      {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, 3 * e, 3 * e},
+      {e, 3 * e, e, 3 * e}, {0, 1088, 2176, 3264}};
   for (const size_t* offsets : placements) {
     Blob<Dtype> placed_a(shape), placed_b(shape), placed_loss;
     PlacedBuffers<Dtype> buffers(count, offsets);
