@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
     Blob<Dtype> input(shape);
     bench::FillUniform(&input);
     bench::PlacementTable table(options, shape_name);
+    // Every placement in turn, Rounds() times over; the table keeps the
+    // fastest of each.
     for (int round = 0; round < options.Rounds(); ++round)
     for (int placement : bench::Placements(options)) {
       {

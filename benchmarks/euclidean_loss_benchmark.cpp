@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   for (int count = 1000; count <= 10000000; count *= 10) {
     const int num = count >= 100000 ? 100 : 10;
     bench::PlacementTable table(options, std::to_string(count) + " elements");
+    // Every placement in turn, Rounds() times over; the table keeps the
+    // fastest of each.
     for (int round = 0; round < options.Rounds(); ++round)
     for (int placement : bench::Placements(options)) {
       Blob<Dtype> a(vector<int>{num, count / num});
