@@ -1,5 +1,6 @@
-// Helpers shared by the layer benchmarks: options, timing, roofline copies,
-// and the host/device traffic a layer sees inside a GPU net.
+// Helpers shared by the layer benchmarks: options, timing, allocation
+// patterns, roofline copies, result tables, and the host/device traffic a
+// layer sees inside a GPU net.
 #ifndef BENCHMARKS_BENCHMARK_UTIL_HPP_
 #define BENCHMARKS_BENCHMARK_UTIL_HPP_
 
@@ -14,13 +15,20 @@
 #include "caffe/blob.hpp"
 #include "caffe/common.hpp"
 #include "caffe/filler.hpp"
+#include "caffe/layer_factory.hpp"
+#include "caffe/syncedmem.hpp"
+#include "caffe/util/host_memory.hpp"
 #include "caffe/util/math_functions.hpp"
 
 namespace bench {
 
 struct Options {
   bool gpu = false;
-  double min_time = 0.3;  // seconds of samples per measurement
+  double min_time = 0.3;  // seconds of samples per measurement (GPU)
+  // CPU: each case's placements are measured in turn, this many times over,
+  // keeping each one's fastest; a burst of load from other processes then
+  // spoils one round of one placement, not the comparison.
+  int Rounds() const { return gpu ? 1 : 3; }
 };
 
 // Parses the benchmark's options, starts Caffe (logging; gflags sees only
@@ -39,6 +47,12 @@ inline Options Init(int argc, char** argv) {
   }
   int program_only = 1;
   caffe::GlobalInit(&program_only, &argv);
+  // Like any NumPy session, free a large block first: glibc then serves
+  // blocks up to its size from the heap (the prototypes' temporaries too).
+  const size_t kLargeBlock = 24 << 20;
+  char* volatile large = static_cast<char*>(std::malloc(kLargeBlock));
+  std::memset(large, 1, kLargeBlock);
+  std::free(large);
 #ifdef CPU_ONLY
   CHECK(!options.gpu) << "--gpu: this build is CPU-only";
 #endif
@@ -68,6 +82,7 @@ inline void Synchronize(const Options& options) {
 }
 
 // Median of repeated runs after one warm-up run, sampling for min_time.
+// (GPU timing; CPU timing takes the fastest run, see Seconds.)
 template <typename Function>
 double MedianSeconds(const Options& options, Function run) {
   typedef std::chrono::steady_clock Clock;
@@ -85,6 +100,194 @@ double MedianSeconds(const Options& options, Function run) {
   std::nth_element(samples.begin(), samples.begin() + samples.size() / 2,
                    samples.end());
   return samples[samples.size() / 2];
+}
+
+// The time of one run of `run`. On the CPU the fastest of the samples: the
+// benchmarks run on shared machines, where other processes only ever add
+// time (memory bandwidth most of all), and the fastest run is what the
+// code costs. On the GPU the median, as before.
+template <typename Function>
+double Seconds(const Options& options, Function run) {
+  if (options.gpu) return MedianSeconds(options, run);
+  typedef std::chrono::steady_clock Clock;
+  run();
+  double fastest = 1e300, total = 0;
+  // Each round samples two thirds of min_time: a cell gets 2 min_time in
+  // all, enough to see through the load of a shared 2-core machine.
+  const double min_time = options.min_time * 2 / 3;
+  for (int samples = 0; samples < 5 || total < min_time; ++samples) {
+    const Clock::time_point start = Clock::now();
+    run();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    fastest = std::min(fastest, seconds);
+    total += seconds;
+  }
+  return fastest;
+}
+
+// Where a case's host buffers lie. A layer's speed must not depend on it
+// (docs/memory.md), so every CPU case runs under each pattern:
+enum Placement {
+  kSynced,     // SyncedMemory's own (64 B aligned; large: 2 MiB aligned)
+  kHeap,       // one after another, 16-byte headers between: malloc's heap
+               // after a large free (NumPy sessions), blocks 4K-aliased
+               // within a few cache lines of each other
+  kMmap,       // each in its own mapping, 16 bytes past a page: glibc's
+               // mmap'd blocks below its threshold
+  kAliased,    // each on a page boundary: the same low 12 address bits
+  kStaggered,  // each on a page boundary plus k * 1088 bytes
+  kUnaligned,  // staggered plus 4 bytes: float- but not SIMD-aligned
+  kPlacements
+};
+
+inline const char* PlacementName(int placement) {
+  static const char* const names[] = {"synced", "heap", "mmap", "4K-alias",
+                                      "stagger", "unalign"};
+  return names[placement];
+}
+
+/// All patterns on the CPU; on the GPU only SyncedMemory's (the host
+/// buffers there are staging copies, pinned by cudaMallocHost).
+inline std::vector<int> Placements(const Options& options) {
+  std::vector<int> placements;
+  for (int p = 0; p < (options.gpu ? 1 : static_cast<int>(kPlacements)); ++p) {
+    placements.push_back(p);
+  }
+  return placements;
+}
+
+// Lays host buffers out by a placement and lends them to SyncedMemory
+// objects, contents kept; they must not be used after this is destroyed.
+class PlacedHostMemory {
+ public:
+  PlacedHostMemory(int placement,
+                   const std::vector<caffe::SyncedMemory*>& memories)
+      : region_(NULL), length_(0) {
+    if (placement == kSynced) return;
+    const size_t kPage = 4096;
+    std::vector<size_t> starts;
+    size_t cursor = kPage - 352;  // heap: an arbitrary place in a page
+    for (size_t k = 0; k < memories.size(); ++k) {
+      const size_t page = (cursor + kPage - 1) / kPage * kPage;
+      size_t start = 0;
+      switch (placement) {
+        case kHeap: start = cursor + 16; break;
+        case kMmap: start = page + kPage + 16; break;  // a guard page between
+        case kAliased: start = page; break;
+        case kStaggered: start = page + k * 1088 % kPage; break;
+        case kUnaligned: start = page + k * 1088 % kPage + 4; break;
+      }
+      starts.push_back(start);
+      cursor = (start + memories[k]->size() + 15) / 16 * 16;
+    }
+    // The region is mapped as SyncedMemory maps large blocks (2 MiB
+    // aligned, huge pages asked for), so that only the offsets differ:
+    // what page sizes cost is host_memory_benchmark's subject.
+    length_ = cursor + kPage;
+    region_ = static_cast<char*>(caffe::AllocateHostMemory(length_));
+    for (size_t k = 0; k < memories.size(); ++k) {
+      char* ptr = region_ + starts[k];
+      std::memcpy(ptr, memories[k]->cpu_data(), memories[k]->size());
+      memories[k]->set_cpu_data(ptr);
+    }
+  }
+  ~PlacedHostMemory() {
+    if (region_) caffe::FreeHostMemory(region_, length_);
+  }
+
+ private:
+  char* region_;
+  size_t length_;
+  PlacedHostMemory(const PlacedHostMemory&);
+  PlacedHostMemory& operator=(const PlacedHostMemory&);
+};
+
+// A table of times (us) per row and placement, with each row's best, worst
+// and worst/best, and each row's best against a reference row's best.
+class PlacementTable {
+ public:
+  PlacementTable(const Options& options, const std::string& title)
+      : placements_(Placements(options)), title_(title) {}
+
+  /// Records a time, keeping the fastest of the rounds; rows appear in the
+  /// order first recorded.
+  void Add(const std::string& row, int placement, double seconds) {
+    size_t r = 0;
+    while (r < rows_.size() && rows_[r] != row) ++r;
+    if (r == rows_.size()) {
+      rows_.push_back(row);
+      times_.push_back(std::vector<double>(kPlacements, 1e300));
+    }
+    times_[r][placement] = std::min(times_[r][placement], seconds);
+  }
+
+  double Best(const std::string& row) const { return Extreme(row, false); }
+  double Worst(const std::string& row) const { return Extreme(row, true); }
+  double At(const std::string& row, int placement) const {
+    return times_[Index(row)][placement];
+  }
+
+  /// Prints the table; "/ ref" is each row's best over the reference's.
+  void Print(const std::string& reference) const {
+    std::printf("%-28s", title_.c_str());
+    for (int p : placements_) std::printf(" %9s", PlacementName(p));
+    std::printf(" | %9s %9s %6s %7s\n", "best us", "worst us", "w/b",
+                "/ ref");
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      std::printf("  %-26s", rows_[r].c_str());
+      for (int p : placements_) std::printf(" %9.1f", 1e6 * times_[r][p]);
+      const double best = Best(rows_[r]), worst = Worst(rows_[r]);
+      std::printf(" | %9.1f %9.1f %6.2f %7.2f\n", 1e6 * best, 1e6 * worst,
+                  worst / best, best / Best(reference));
+    }
+  }
+
+ private:
+  size_t Index(const std::string& row) const {
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (rows_[r] == row) return r;
+    }
+    LOG(FATAL) << "no row " << row;
+    return 0;
+  }
+  double Extreme(const std::string& row, bool worst) const {
+    const std::vector<double>& times = times_[Index(row)];
+    double extreme = times[placements_[0]];
+    for (int p : placements_) {
+      extreme = worst ? std::max(extreme, times[p]) : std::min(extreme, times[p]);
+    }
+    return extreme;
+  }
+
+  const std::vector<int> placements_;
+  const std::string title_;
+  std::vector<std::string> rows_;
+  std::vector<std::vector<double> > times_;
+};
+
+/// "a is 3.2x faster than b" or "a is 1.3x slower than b", never a ratio
+/// below 1 called faster.
+inline std::string Compare(const std::string& a, double a_seconds,
+                           const std::string& b, double b_seconds) {
+  char text[64];
+  if (a_seconds <= b_seconds) {
+    std::snprintf(text, sizeof(text), " is %.2fx faster than ", b_seconds / a_seconds);
+  } else {
+    std::snprintf(text, sizeof(text), " is %.2fx slower than ", a_seconds / b_seconds);
+  }
+  return a + text + b;
+}
+
+/// Whether type: "Python" layers exist in this build (BUILD_python_layer).
+inline bool PythonLayersBuilt() {
+  const std::vector<std::string> types =
+      caffe::LayerRegistry<float>::LayerTypeList();
+  return std::find(types.begin(), types.end(), "Python") != types.end();
+}
+
+inline void ExplainSkippedPrototype() {
+  std::printf("prototype: skipped, this Caffe was built without Python layers "
+              "(BUILD_python_layer=OFF / WITH_PYTHON_LAYER unset)\n");
 }
 
 // A Python layer (module.layer), made through the layer factory as in a net.

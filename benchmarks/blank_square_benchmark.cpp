@@ -1,6 +1,9 @@
-// Forward time of BlankSquare (the occlusion itself): our native layer and
-// the Python prototype, out of place and in place, against one blob copy
-// measured in the same run (the least an out-of-place layer must do).
+// Time of BlankSquare (the occlusion itself): our native layer and the
+// Python prototype, forward out of place and in place, and our in-place
+// forward+backward (as in training), against one blob copy measured in the
+// same run (the least an out-of-place layer must do). On the CPU every case
+// runs under each allocation pattern (benchmark_util.hpp), best and worst
+// side by side.
 //
 // Usage: blank_square_benchmark [--gpu] [--min-time SECONDS]
 // The Python prototype needs `caffe` importable (PYTHONPATH, see env.sh).
@@ -14,12 +17,25 @@
 using caffe::Blob;
 using caffe::Layer;
 using caffe::LayerParameter;
+using caffe::SyncedMemory;
 using caffe::shared_ptr;
+using std::string;
 using std::vector;
 
 namespace {
 
 typedef float Dtype;
+
+const char kCopy[] = "copy";
+// The square moves with every forward pass, and what it costs with it (its
+// rows start at different places in a cache line): each sample averages
+// this many calls, and every layer draws the same sequence of squares.
+const int kCallsPerSample = 8;
+
+struct Case {
+  string name;
+  bool native, in_place, backward;
+};
 
 shared_ptr<Layer<Dtype> > MakeLayer(bool native) {
   LayerParameter param = bench::PrototypeParameter("occlude",
@@ -32,41 +48,85 @@ shared_ptr<Layer<Dtype> > MakeLayer(bool native) {
 
 int main(int argc, char** argv) {
   const bench::Options options = bench::Init(argc, argv);
-  std::printf("BlankSquare forward, float, ratio 0.5, %s; median times\n",
-              bench::DeviceName(options).c_str());
-  std::printf("%18s %10s %10s %10s %10s %10s | %8s %8s %9s %9s\n", "shape",
-              "copy us", "native", "nat inpl", "proto", "proto inpl",
-              "nat/copy", "inpl/cp", "proto/nat", "pinpl/inpl");
+  const bool prototype = bench::PythonLayersBuilt();
+  vector<Case> cases{{"native", true, false, false},
+                     {"native in place", true, true, false},
+                     {"native in place fwd+bwd", true, true, true}};
+  if (prototype) {
+    cases.push_back({"prototype", false, false, false});
+    cases.push_back({"prototype in place", false, true, false});
+  }
+  std::printf("BlankSquare forward (and in-place forward+backward), float, "
+              "ratio 0.5, %s; %s times in us\n",
+              bench::DeviceName(options).c_str(),
+              options.gpu ? "median" : "fastest");
+  if (!prototype) bench::ExplainSkippedPrototype();
   const vector<vector<int> > shapes = {
       {64, 1, 28, 28}, {64, 3, 128, 128}, {64, 3, 224, 224}};
   for (const vector<int>& shape : shapes) {
-    Blob<Dtype> input(shape), output(shape), scratch(shape);
-    bench::FillUniform(&input);
-    const double copy_seconds = bench::MedianSeconds(options, [&]() {
-      bench::CopyBlob(options, input, &scratch);
-    });
-    double seconds[4];  // native, native in place, prototype, prototype in place
-    for (int i = 0; i < 4; ++i) {
-      const bool native = i < 2, in_place = i % 2 == 1;
-      Blob<Dtype> data;
-      data.CopyFrom(input, false, true);
-      vector<Blob<Dtype>*> bottom{&data};
-      vector<Blob<Dtype>*> top{in_place ? &data : &output};
-      shared_ptr<Layer<Dtype> > layer = MakeLayer(native);
-      layer->SetUp(bottom, top);
-      seconds[i] = bench::MedianSeconds(options, [&]() {
-        bench::MarkProducedOnDevice(options, bottom);
-        layer->Forward(bottom, top);
-        bench::MarkConsumedOnDevice(options, top);
-      });
+    string shape_name = std::to_string(shape[0]);
+    for (size_t a = 1; a < shape.size(); ++a) {
+      shape_name += "x" + std::to_string(shape[a]);
     }
-    std::string name = std::to_string(shape[0]);
-    for (size_t a = 1; a < shape.size(); ++a) name += "x" + std::to_string(shape[a]);
-    std::printf("%18s %10.1f %10.1f %10.1f %10.1f %10.1f | %8.2f %8.3f %9.1f %9.1f\n",
-                name.c_str(), 1e6 * copy_seconds, 1e6 * seconds[0],
-                1e6 * seconds[1], 1e6 * seconds[2], 1e6 * seconds[3],
-                seconds[0] / copy_seconds, seconds[1] / copy_seconds,
-                seconds[2] / seconds[0], seconds[3] / seconds[1]);
+    Blob<Dtype> input(shape);
+    bench::FillUniform(&input);
+    bench::PlacementTable table(options, shape_name);
+    // Every placement in turn, Rounds() times over; the table keeps the
+    // fastest of each.
+    for (int round = 0; round < options.Rounds(); ++round)
+    for (int placement : bench::Placements(options)) {
+      {
+        Blob<Dtype> source(shape), scratch(shape);
+        source.CopyFrom(input);
+        bench::PlacedHostMemory placed(placement,
+            {source.data().get(), scratch.data().get()});
+        table.Add(kCopy, placement, bench::Seconds(options, [&]() {
+          for (int call = 0; call < kCallsPerSample; ++call) {
+            bench::CopyBlob(options, source, &scratch);
+          }
+        }) / kCallsPerSample);
+      }
+      for (const Case& c : cases) {
+        Blob<Dtype> data(shape), output(shape);
+        data.CopyFrom(input);
+        vector<SyncedMemory*> buffers{data.data().get()};
+        if (c.backward) {
+          caffe::caffe_set(data.count(), Dtype(1), data.mutable_cpu_diff());
+          buffers.push_back(data.diff().get());
+        }
+        if (!c.in_place) buffers.push_back(output.data().get());
+        bench::PlacedHostMemory placed(placement, buffers);
+        vector<Blob<Dtype>*> bottom{&data};
+        vector<Blob<Dtype>*> top{c.in_place ? &data : &output};
+        const vector<bool> down(1, true);
+        caffe::Caffe::set_random_seed(1701);
+        shared_ptr<Layer<Dtype> > layer = MakeLayer(c.native);
+        layer->SetUp(bottom, top);
+        table.Add(c.name, placement, bench::Seconds(options, [&]() {
+          for (int call = 0; call < kCallsPerSample; ++call) {
+            bench::MarkProducedOnDevice(options, bottom);
+            layer->Forward(bottom, top);
+            if (c.backward) {
+              layer->Backward(top, down, bottom);
+              bench::ConsumeGradientsOnDevice(options, bottom);
+            } else {
+              bench::MarkConsumedOnDevice(options, top);
+            }
+          }
+        }) / kCallsPerSample);
+      }
+    }
+    std::printf("\n");
+    table.Print(kCopy);
+    if (prototype) {
+      std::printf("  worst against worst: %s; %s\n",
+                  bench::Compare("native", table.Worst("native"), "prototype",
+                                 table.Worst("prototype")).c_str(),
+                  bench::Compare("native in place",
+                                 table.Worst("native in place"),
+                                 "prototype in place",
+                                 table.Worst("prototype in place")).c_str());
+    }
   }
   return 0;
 }

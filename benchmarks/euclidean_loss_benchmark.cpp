@@ -1,8 +1,10 @@
-// Forward+backward time of EuclideanLoss: our native layer, upstream's native
-// layer (compiled from the pristine upstream tree) and the Python prototype,
-// against a memory-copy roofline measured in the same run: three blob copies
-// move as many bytes as one forward (read a, b) plus one backward (read a, b,
-// write both gradients) must.
+// Forward+backward time of EuclideanLoss: our native layer (and the same
+// layer with ordinary stores only), upstream's native layer (compiled from
+// the pristine upstream tree) and the Python prototype, against a
+// memory-copy roofline measured in the same run: three blob copies move as
+// many bytes as one forward (read a, b) plus one backward (read a, b, write
+// both gradients) must. On the CPU every case runs under each allocation
+// pattern (benchmark_util.hpp), best and worst side by side.
 //
 // Usage: euclidean_loss_benchmark [--gpu] [--min-time SECONDS]
 // The Python prototype needs `caffe` importable (PYTHONPATH, see env.sh).
@@ -14,6 +16,7 @@
 
 #include "benchmark_util.hpp"
 #include "caffe/caffe.hpp"
+#include "caffe/util/streaming_store.hpp"
 #include "upstream_layers.hpp"
 
 using caffe::Blob;
@@ -21,17 +24,25 @@ using caffe::Caffe;
 using caffe::Layer;
 using caffe::LayerParameter;
 using caffe::shared_ptr;
+using std::string;
 using std::vector;
 
 namespace {
 
 typedef float Dtype;
 
-shared_ptr<Layer<Dtype> > MakeLayer(const std::string& which) {
+const char kCopies[] = "3 copies";
+const char kNative[] = "native";
+const char kPlain[] = "native, plain stores";
+const char kUpstream[] = "upstream";
+const char kPrototype[] = "prototype";
+
+shared_ptr<Layer<Dtype> > MakeLayer(const string& which) {
   LayerParameter param = bench::PrototypeParameter("loss",
       "caffe.prototypes.euclidean_loss", "EuclideanLossLayer");
-  if (which == "upstream") return caffe::MakeUpstreamEuclideanLoss<Dtype>(param);
-  if (which == "native") param.set_type("EuclideanLoss");
+  if (which == kUpstream) return caffe::MakeUpstreamEuclideanLoss<Dtype>(param);
+  if (which == kPlain) return caffe::MakePlainStoreEuclideanLoss<Dtype>(param);
+  if (which == kNative) param.set_type("EuclideanLoss");
   return caffe::LayerRegistry<Dtype>::CreateLayer(param);
 }
 
@@ -39,42 +50,68 @@ shared_ptr<Layer<Dtype> > MakeLayer(const std::string& which) {
 
 int main(int argc, char** argv) {
   const bench::Options options = bench::Init(argc, argv);
-  const char* names[] = {"native", "upstream", "prototype"};
-  std::printf("EuclideanLoss forward+backward, float, %s; median times\n",
-              bench::DeviceName(options).c_str());
-  std::printf("%10s %12s %12s %12s %12s | %9s %9s %9s %10s\n", "elements",
-              "3 copies us", "native us", "upstream us", "proto us",
-              "nat/copy", "up/copy", "up/nat", "proto/nat");
+  const bool prototype = bench::PythonLayersBuilt();
+  vector<string> layers{kNative};
+  if (!options.gpu) layers.push_back(kPlain);  // no streaming on the GPU
+  layers.push_back(kUpstream);
+  if (prototype) layers.push_back(kPrototype);
+  std::printf("EuclideanLoss forward+backward, float, %s; %s times in us\n",
+              bench::DeviceName(options).c_str(),
+              options.gpu ? "median" : "fastest");
+  if (!prototype) bench::ExplainSkippedPrototype();
   for (int count = 1000; count <= 10000000; count *= 10) {
     const int num = count >= 100000 ? 100 : 10;
-    Blob<Dtype> a(vector<int>{num, count / num});
-    Blob<Dtype> b(vector<int>{num, count / num});
-    Blob<Dtype> loss;
-    bench::FillUniform(&a);
-    bench::FillUniform(&b);
-    vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
-    const vector<bool> down(2, true);
-
-    Blob<Dtype> scratch(a.shape());
-    const double copy_seconds = bench::MedianSeconds(options, [&]() {
-      for (int k = 0; k < 3; ++k) bench::CopyBlob(options, a, &scratch);
-    });
-    double seconds[3];
-    for (int i = 0; i < 3; ++i) {
-      shared_ptr<Layer<Dtype> > layer = MakeLayer(names[i]);
-      layer->SetUp(bottom, top);
-      seconds[i] = bench::MedianSeconds(options, [&]() {
-        bench::MarkProducedOnDevice(options, bottom);
-        layer->Forward(bottom, top);
-        layer->Backward(top, down, bottom);
-        bench::ConsumeGradientsOnDevice(options, bottom);
-      });
+    bench::PlacementTable table(options, std::to_string(count) + " elements");
+    // Every placement in turn, Rounds() times over; the table keeps the
+    // fastest of each.
+    for (int round = 0; round < options.Rounds(); ++round)
+    for (int placement : bench::Placements(options)) {
+      Blob<Dtype> a(vector<int>{num, count / num});
+      Blob<Dtype> b(vector<int>{num, count / num});
+      Blob<Dtype> loss, scratch(a.shape());
+      bench::FillUniform(&a);
+      bench::FillUniform(&b);
+      bench::PlacedHostMemory placed(placement, {a.data().get(),
+          b.data().get(), a.diff().get(), b.diff().get(),
+          scratch.data().get()});
+      vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
+      const vector<bool> down(2, true);
+      table.Add(kCopies, placement, bench::Seconds(options, [&]() {
+        for (int k = 0; k < 3; ++k) bench::CopyBlob(options, a, &scratch);
+      }));
+      for (const string& name : layers) {
+        shared_ptr<Layer<Dtype> > layer = MakeLayer(name);
+        layer->SetUp(bottom, top);
+        table.Add(name, placement, bench::Seconds(options, [&]() {
+          bench::MarkProducedOnDevice(options, bottom);
+          layer->Forward(bottom, top);
+          layer->Backward(top, down, bottom);
+          bench::ConsumeGradientsOnDevice(options, bottom);
+        }));
+      }
     }
-    std::printf("%10d %12.1f %12.1f %12.1f %12.1f | %9.2f %9.2f %9.2f %10.1f\n",
-                count, 1e6 * copy_seconds, 1e6 * seconds[0], 1e6 * seconds[1],
-                1e6 * seconds[2], seconds[0] / copy_seconds,
-                seconds[1] / copy_seconds, seconds[1] / seconds[0],
-                seconds[2] / seconds[0]);
+    std::printf("\n");
+    table.Print(kCopies);
+    const double native_worst = table.Worst(kNative);
+    std::printf("  native worst / 3 copies worst: %.2f; %s; %s\n",
+                native_worst / table.Worst(kCopies),
+                bench::Compare("native", native_worst, "upstream",
+                               table.Worst(kUpstream)).c_str(),
+                prototype ? bench::Compare("native", native_worst, "prototype",
+                    table.Worst(kPrototype)).c_str() : "prototype skipped");
+    if (!options.gpu && !caffe::StreamingPays(2 * sizeof(Dtype) * count)) {
+      std::printf("  below the streaming threshold: native and plain stores "
+                  "run the same code\n");
+    } else if (!options.gpu) {
+      // Streaming stores stay only where they win under every pattern.
+      int losses = 0;
+      for (int p : bench::Placements(options)) {
+        losses += table.At(kNative, p) > table.At(kPlain, p);
+      }
+      std::printf("  streaming stores (native) against plain stores: %s\n",
+                  losses == 0 ? "faster under every pattern" :
+                  (std::to_string(losses) + " pattern(s) slower").c_str());
+    }
   }
   return 0;
 }

@@ -10,6 +10,10 @@ namespace caffe {
 template <typename Dtype>
 shared_ptr<Layer<Dtype> > MakeUpstreamEuclideanLoss(const LayerParameter& param);
 
+// Our EuclideanLoss with ordinary stores only (plain_store_euclidean_loss.cpp).
+template <typename Dtype>
+shared_ptr<Layer<Dtype> > MakePlainStoreEuclideanLoss(const LayerParameter& param);
+
 }  // namespace caffe
 
 #endif  // BENCHMARKS_UPSTREAM_LAYERS_HPP_

@@ -10,13 +10,17 @@ endfunction()
 
 # Upstream's EuclideanLoss is compiled here from the pristine upstream tree.
 set(pristine_layers "${CAFFE_UPSTREAM_DIR}/src/caffe/layers")
-caffe_add_benchmark(euclidean_loss_benchmark benchmarks/upstream_euclidean_loss.cpp)
+# Ours without streaming stores, compiled from the merged tree.
+caffe_add_benchmark(euclidean_loss_benchmark benchmarks/upstream_euclidean_loss.cpp
+  benchmarks/plain_store_euclidean_loss.cpp)
 if(NOT CPU_ONLY)
   target_sources(euclidean_loss_benchmark PRIVATE benchmarks/upstream_euclidean_loss.cu)
 endif()
 target_compile_definitions(euclidean_loss_benchmark PRIVATE
   CAFFE_UPSTREAM_EUCLIDEAN_HPP="${CAFFE_UPSTREAM_DIR}/include/caffe/layers/euclidean_loss_layer.hpp"
   CAFFE_UPSTREAM_EUCLIDEAN_CPP="${pristine_layers}/euclidean_loss_layer.cpp"
-  CAFFE_UPSTREAM_EUCLIDEAN_CU="${pristine_layers}/euclidean_loss_layer.cu")
+  CAFFE_UPSTREAM_EUCLIDEAN_CU="${pristine_layers}/euclidean_loss_layer.cu"
+  CAFFE_NATIVE_EUCLIDEAN_CPP="${merged}/src/caffe/layers/euclidean_loss_layer.cpp")
 
 caffe_add_benchmark(blank_square_benchmark)
+caffe_add_benchmark(host_memory_benchmark)

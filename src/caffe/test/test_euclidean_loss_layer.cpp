@@ -177,15 +177,19 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobAccuracy) {
 
 TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
   typedef typename TypeParam::Dtype Dtype;
-  // Above the streaming-store threshold, with an odd count (head and tail).
-  this->a_->Reshape(vector<int>{3, 100001});
-  this->b_->Reshape(vector<int>{3, 100001});
-  FillerParameter filler_param;
-  GaussianFiller<Dtype> filler(filler_param);
-  filler.Fill(this->a_);
-  filler.Fill(this->b_);
-  this->CheckBackward(true, true, 1.5);
-  this->CheckBackward(false, true, 1);
+  // Above the streaming-store threshold (16 MiB of gradients) with an odd
+  // count (head and tail), and below it.
+  const int kAbove = 700001, kBelow = 100001;
+  for (int columns : {kAbove, kBelow}) {
+    this->a_->Reshape(vector<int>{3, columns});
+    this->b_->Reshape(vector<int>{3, columns});
+    FillerParameter filler_param;
+    GaussianFiller<Dtype> filler(filler_param);
+    filler.Fill(this->a_);
+    filler.Fill(this->b_);
+    this->CheckBackward(true, true, 1.5);
+    this->CheckBackward(false, true, 1);
+  }
 }
 
 // Where the inputs and gradients lie must not change a single bit: the
@@ -194,12 +198,14 @@ TYPED_TEST(EuclideanLossLayerTest, TestLargeBlobGradients) {
 // element is one subtraction and one multiplication whether it is streamed
 // or not. Placements: what SyncedMemory gives; every buffer on a page
 // boundary (4K-aliased); 16 bytes past one (glibc's mmap chunks); offsets
-// of one and three elements (SIMD-misaligned, unequal between the two
-// gradients, so the streamed path is refused); staggered by 1088 bytes.
+// of one and three elements (SIMD-misaligned: gradients misaligned alike,
+// so the streamed path starts with a head, or unalike, so it is refused);
+// staggered by 1088 bytes.
 TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
   typedef typename TypeParam::Dtype Dtype;
-  // Above the streaming-store threshold, with an odd count (head and tail).
-  const vector<int> shape{3, 100003};
+  // Above the streaming-store threshold (16 MiB of gradients), with an odd
+  // count (head and tail).
+  const vector<int> shape{3, 700001};
   this->a_->Reshape(shape);
   this->b_->Reshape(shape);
   FillerParameter filler_param;
@@ -220,8 +226,8 @@ TYPED_TEST(EuclideanLossLayerTest, TestResultsIndependentOfPlacement) {
 
   const size_t e = sizeof(Dtype);
   const size_t placements[][4] = {  // byte offsets of a, b, grad a, grad b
-      {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, e, 3 * e},
-      {0, 1088, 2176, 3264}};
+      {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, 3 * e, 3 * e},
+      {e, 3 * e, e, 3 * e}, {0, 1088, 2176, 3264}};
   for (const size_t* offsets : placements) {
     Blob<Dtype> placed_a(shape), placed_b(shape), placed_loss;
     PlacedBuffers<Dtype> buffers(count, offsets);

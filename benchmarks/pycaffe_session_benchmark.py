@@ -1,0 +1,261 @@
+"""The native layers against their Python prototypes in a pycaffe session.
+
+A real session is NumPy code around Caffe calls: it allocates and frees large
+arrays between calls, which moves glibc's mmap threshold (after a large free,
+malloc serves blocks up to that size from the heap). This benchmark does the
+same: before each net is built and before each timed call, NumPy computes
+with and frees arrays the size of the blobs. Each layer runs in its own net
+(Input blobs and the layer), native and prototype alternating call by call,
+so both see the same session. Times are the fastest call of each (shared
+machines only ever add time); the targets are the ratios.
+
+Usage: python benchmarks/pycaffe_session_benchmark.py [--gpu] [--calls N]
+(scripts/benchmark runs it with the build's env.sh; OPENBLAS_NUM_THREADS=1.)
+"""
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+import caffe
+
+EUCLIDEAN_SHAPE = (64, 100000)
+# MNIST's batch, as in the occlusion example (examples/occlusion), and
+# ImageNet-sized images.
+BLANK_SQUARE_SHAPES = [(64, 1, 28, 28), (64, 3, 224, 224)]
+
+EUCLIDEAN_NET = '''
+name: "euclidean_{kind}" force_backward: true
+layer {{ name: "a" type: "Input" top: "a" input_param {{ shape {{ {dims} }} }} }}
+layer {{ name: "b" type: "Input" top: "b" input_param {{ shape {{ {dims} }} }} }}
+layer {{ name: "loss" bottom: "a" bottom: "b" top: "loss" loss_weight: 1 {layer} }}
+'''
+EUCLIDEAN_LAYERS = {
+    'native': 'type: "EuclideanLoss"',
+    'prototype': 'type: "Python" python_param { module: "caffe.prototypes.euclidean_loss" '
+                 'layer: "EuclideanLossLayer" }',
+}
+
+# In place, as occlusion is used: bottom and top are the same blob.
+BLANK_SQUARE_NET = '''
+name: "blank_square_{kind}" force_backward: true
+layer {{ name: "data" type: "Input" top: "data" input_param {{ shape {{ {dims} }} }} }}
+layer {{ name: "occlude" bottom: "data" top: "data" {layer} }}
+'''
+BLANK_SQUARE_LAYERS = {
+    'native': 'type: "BlankSquare"',
+    'prototype': 'type: "Python" python_param { module: "caffe.prototypes.blank_square" '
+                 'layer: "BlankSquareLayer" }',
+}
+
+HEAVY_NET = '''
+name: "heavy"
+layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 64 dim: 1024 } } }
+layer { name: "ip1" type: "InnerProduct" bottom: "x" top: "ip1"
+  inner_product_param { num_output: 1024 weight_filler { type: "gaussian" std: 0.01 } } }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+  inner_product_param { num_output: 1024 weight_filler { type: "gaussian" std: 0.01 } } }
+'''
+
+
+def make_net(text):
+    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
+        f.write(text)
+    try:
+        return caffe.Net(f.name, caffe.TRAIN)
+    finally:
+        os.unlink(f.name)
+
+
+def dims(shape):
+    return ' '.join(f'dim: {d}' for d in shape)
+
+
+class Session:
+    """NumPy work between Caffe calls, on arrays the size of the blobs."""
+
+    def __init__(self, shape, seed=0):
+        # Drawn in float32 and scaled in place: no large array is freed here.
+        rng = np.random.default_rng(seed)
+        self.a = rng.random(shape, dtype=np.float32)
+        self.b = rng.random(shape, dtype=np.float32)
+        for array in (self.a, self.b):
+            array *= 2
+            array -= 1
+
+    def churn(self):
+        x = self.a - self.b
+        y = x * 2.0
+        return float(np.sum(x ** 2)) + float(y[(0,) * y.ndim])
+
+
+def fastest(seconds):
+    return min(seconds)
+
+
+def time_calls(nets, call, session, calls):
+    """Fastest of `calls` timed calls per net, alternating, with NumPy work
+    between calls."""
+    times = {name: [] for name in nets}
+    for name, net in nets.items():
+        call(net)  # warm-up
+    for _ in range(calls):
+        for name, net in nets.items():
+            session.churn()
+            start = time.perf_counter()
+            call(net)
+            times[name].append(time.perf_counter() - start)
+    return {name: fastest(t) for name, t in times.items()}
+
+
+def compare(a_name, a_seconds, b_name, b_seconds):
+    if a_seconds <= b_seconds:
+        return f'{a_name} is {b_seconds / a_seconds:.2f}x faster than {b_name}'
+    return f'{a_name} is {a_seconds / b_seconds:.2f}x slower than {b_name}'
+
+
+def verdict(ratio, target):
+    return 'meets' if ratio >= target else 'MISSES'
+
+
+def forward_backward(net):
+    net.forward()
+    net.backward()
+
+
+def euclidean_loss(args):
+    session = Session(EUCLIDEAN_SHAPE, seed=1)
+
+    def build(kind):
+        net = make_net(EUCLIDEAN_NET.format(kind=kind, dims=dims(EUCLIDEAN_SHAPE),
+                                            layer=EUCLIDEAN_LAYERS[kind]))
+        net.blobs['a'].data[...] = session.a
+        net.blobs['b'].data[...] = session.b
+        return net
+
+    # The issue's measurement first: a native net built before any NumPy
+    # array was freed, timed on its own...
+    fresh = build('native')
+    before = time_calls({'native': fresh}, lambda n: n.backward(), session, args.calls)
+    del fresh
+    # ... then both nets built after NumPy has freed large arrays.
+    session.churn()
+    nets = {kind: build(kind) for kind in ('native', 'prototype')}
+    backward = time_calls(nets, lambda n: n.backward(), session, args.calls)
+    both = time_calls(nets, forward_backward, session, args.calls)
+    print(f'EuclideanLoss {"x".join(map(str, EUCLIDEAN_SHAPE))} float, fastest of '
+          f'{args.calls} calls, NumPy work between calls; times in ms')
+    print(f'  native backward, net built before any large NumPy free: '
+          f'{1e3 * before["native"]:8.2f}')
+    print(f'  native backward, net built after NumPy freed large arrays: '
+          f'{1e3 * backward["native"]:8.2f}  ({compare("after", backward["native"], "before", before["native"])})')
+    print(f'  prototype backward:                                       '
+          f'{1e3 * backward["prototype"]:8.2f}')
+    print(f'  forward+backward: native {1e3 * both["native"]:.2f}, '
+          f'prototype {1e3 * both["prototype"]:.2f}')
+    ratio = both['prototype'] / both['native']
+    print(f'  {compare("native", both["native"], "prototype", both["prototype"])} '
+          f'(target 3x: {verdict(ratio, 3)})')
+
+
+def blank_square(args, shape):
+    session = Session(shape, seed=2)
+
+    def build(kind):
+        net = make_net(BLANK_SQUARE_NET.format(kind=kind, dims=dims(shape),
+                                               layer=BLANK_SQUARE_LAYERS[kind]))
+        net.blobs['data'].data[...] = session.a
+        net.blobs['data'].diff[...] = 1
+        return net
+
+    session.churn()
+    nets = {kind: build(kind) for kind in ('native', 'prototype')}
+    occlude = list(nets['native']._layer_names).index('occlude')
+
+    def forward(net):  # the occlusion layer alone, as net.forward() runs it
+        net._forward(occlude, occlude)
+
+    def forward_backward_layer(net):
+        net._forward(occlude, occlude)
+        net._backward(occlude, occlude)
+
+    times = time_calls(nets, forward, session, args.calls)
+    native_both = time_calls({'native': nets['native']}, forward_backward_layer,
+                             session, args.calls)['native']
+    print(f'BlankSquare in place {"x".join(map(str, shape))} float, ratio 0.5, '
+          f'fastest of {args.calls} calls, NumPy work between calls; times in us')
+    print(f'  forward: native {1e6 * times["native"]:.1f}, '
+          f'prototype {1e6 * times["prototype"]:.1f}; '
+          f'native forward+backward {1e6 * native_both:.1f}')
+    ratio = times['prototype'] / times['native']
+    print(f'  forward: {compare("native", times["native"], "prototype", times["prototype"])} '
+          f'(target 4x: {verdict(ratio, 4)})')
+    print(f'  {compare("native forward+backward", native_both, "prototype forward", times["prototype"])}')
+
+
+def threads(args):
+    """Two threads, two nets, against one thread running both shares: what
+    releasing the GIL in pycaffe buys (the tests only check that it is
+    released; a speed-up is a measurement)."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        print(f'pycaffe threads: skipped, {cores} core available')
+        return
+    nets = [make_net(HEAVY_NET) for _ in range(2)]
+    count = 30
+
+    def forward_many(net, n):
+        if args.gpu:
+            caffe.set_mode_gpu()  # the mode is per thread; new threads start in CPU mode
+        for _ in range(n):
+            net.forward()
+
+    forward_many(nets[0], 2)  # warm-up
+    one, two = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        forward_many(nets[0], 2 * count)
+        one.append(time.perf_counter() - start)
+        workers = [threading.Thread(target=forward_many, args=(net, count)) for net in nets]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        two.append(time.perf_counter() - start)
+    print(f'pycaffe threads ({cores} cores): {2 * count} forwards of a 2x1024 '
+          f'InnerProduct net; one thread {1e3 * fastest(one):.1f} ms, two threads '
+          f'{1e3 * fastest(two):.1f} ms: '
+          f'{compare("two threads", fastest(two), "one", fastest(one))}')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--gpu', action='store_true', help='layers on GPU 0')
+    parser.add_argument('--calls', type=int, default=15, help='timed calls per net')
+    args = parser.parse_args()
+    if args.gpu:
+        caffe.set_mode_gpu()
+    else:
+        caffe.set_mode_cpu()
+    print(f'pycaffe session benchmark, {"GPU" if args.gpu else "CPU"} '
+          f'(OPENBLAS_NUM_THREADS={os.environ.get("OPENBLAS_NUM_THREADS", "unset")})')
+    if 'Python' in caffe.layer_type_list():
+        euclidean_loss(args)
+        for shape in BLANK_SQUARE_SHAPES:
+            print()
+            blank_square(args, shape)
+    else:
+        print('native against prototypes: skipped, this Caffe was built without '
+              'Python layers (BUILD_python_layer=OFF / WITH_PYTHON_LAYER unset)')
+    print()
+    threads(args)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
