@@ -8,6 +8,9 @@ import pytest
 
 import caffe
 
+# Every test here runs the Python prototype (conftest.py skips them without).
+pytestmark = pytest.mark.python_layer
+
 # Zero-initialised Bias layers make both inputs learned, so gradients are
 # needed and propagate_down alone decides which ones a loss computes
 # (force_backward would override propagate_down: false).

@@ -137,6 +137,7 @@ MODES = ['cpu', pytest.param('gpu', marks=pytest.mark.skipif(
     cuda_devices() == 0, reason='no GPU (or a CPU-only Caffe)'))]
 
 
+@pytest.mark.python_layer
 @pytest.mark.parametrize('mode', MODES)
 def test_threads_with_python_layers_agree_with_one_thread(mode):
     # Both sides run the same code in the same mode (the same BLAS, layers
