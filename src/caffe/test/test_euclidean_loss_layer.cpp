@@ -272,32 +272,46 @@ TYPED_TEST(EuclideanLossLayerTest, TestMismatchedBatchFails) {
 
 #ifndef CPU_ONLY
 template <typename Dtype>
-class EuclideanLossLayerGPUTest : public GPUDeviceTest<Dtype> {};
+class EuclideanLossLayerGPUTest : public GPUDeviceTest<Dtype> {
+ protected:
+  // Two Gaussian bottoms of num x dim (seeded) and a layer set up on them.
+  void SetUpLayer(int num, int dim) {
+    Caffe::set_random_seed(1701);
+    a_.Reshape(vector<int>{num, dim});
+    b_.Reshape(vector<int>{num, dim});
+    FillerParameter filler_param;
+    GaussianFiller<Dtype> filler(filler_param);
+    filler.Fill(&a_);
+    filler.Fill(&b_);
+    bottom_ = {&a_, &b_};
+    top_ = {&loss_};
+    LayerParameter param;
+    param.set_name("loss");
+    layer_.reset(new EuclideanLossLayer<Dtype>(param));
+    layer_->SetUp(bottom_, top_);
+  }
+  Blob<Dtype> a_, b_, loss_;
+  vector<Blob<Dtype>*> bottom_, top_;
+  shared_ptr<EuclideanLossLayer<Dtype> > layer_;
+};
 
 TYPED_TEST_CASE(EuclideanLossLayerGPUTest, TestDtypes);
 
 TYPED_TEST(EuclideanLossLayerGPUTest, TestCPUAndGPUAgree) {
   typedef TypeParam Dtype;
-  Caffe::set_random_seed(1701);
-  Blob<Dtype> a(vector<int>{32, 3001}), b(vector<int>{32, 3001}), loss;
-  FillerParameter filler_param;
-  GaussianFiller<Dtype> filler(filler_param);
-  filler.Fill(&a);
-  filler.Fill(&b);
-  vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
-  LayerParameter param;
-  param.set_name("loss");
-  EuclideanLossLayer<Dtype> layer(param);
-  layer.SetUp(bottom, top);
+  this->SetUpLayer(32, 3001);
+  Blob<Dtype>& a = this->a_;
+  Blob<Dtype>& b = this->b_;
+  EuclideanLossLayer<Dtype>& layer = *this->layer_;
   vector<bool> down(2, true);
   Caffe::set_mode(Caffe::CPU);
-  const Dtype cpu_loss = layer.Forward(bottom, top);
-  layer.Backward(top, down, bottom);
+  const Dtype cpu_loss = layer.Forward(this->bottom_, this->top_);
+  layer.Backward(this->top_, down, this->bottom_);
   const vector<Dtype> cpu_grad_a(a.cpu_diff(), a.cpu_diff() + a.count());
   const vector<Dtype> cpu_grad_b(b.cpu_diff(), b.cpu_diff() + b.count());
   Caffe::set_mode(Caffe::GPU);
-  const Dtype gpu_loss = layer.Forward(bottom, top);
-  layer.Backward(top, down, bottom);
+  const Dtype gpu_loss = layer.Forward(this->bottom_, this->top_);
+  layer.Backward(this->top_, down, this->bottom_);
   // Both sum in double; only the order differs.
   EXPECT_NEAR(cpu_loss, gpu_loss, 1e-6 * std::fabs(cpu_loss));
   for (int i = 0; i < a.count(); ++i) {
@@ -311,20 +325,10 @@ TYPED_TEST(EuclideanLossLayerGPUTest, TestForwardIsDeterministic) {
   // atomics or a launch-dependent partial-sum order would not. (The CPU
   // forward is one thread in a fixed order; its order is tested against
   // placement in TestResultsIndependentOfPlacement.)
-  Caffe::set_random_seed(1701);
-  Blob<Dtype> a(vector<int>{64, 10007}), b(vector<int>{64, 10007}), loss;
-  FillerParameter filler_param;
-  GaussianFiller<Dtype> filler(filler_param);
-  filler.Fill(&a);
-  filler.Fill(&b);
-  vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
-  LayerParameter param;
-  param.set_name("loss");
-  EuclideanLossLayer<Dtype> layer(param);
-  layer.SetUp(bottom, top);
-  const Dtype first = layer.Forward(bottom, top);
+  this->SetUpLayer(64, 10007);
+  const Dtype first = this->layer_->Forward(this->bottom_, this->top_);
   for (int run = 0; run < 5; ++run) {
-    EXPECT_EQ(first, layer.Forward(bottom, top));
+    EXPECT_EQ(first, this->layer_->Forward(this->bottom_, this->top_));
   }
 }
 #endif
