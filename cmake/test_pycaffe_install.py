@@ -175,6 +175,26 @@ def main():
         assert cli['caffe'].startswith(site), cli
         print(f'caffe tool with VIRTUAL_ENV: embedded Python prefix {cli["prefix"]}')
 
+        # An environment of another Python version cannot host the embedded
+        # interpreter: the tool says so and keeps the build's interpreter.
+        other = os.path.join(tmp, 'other-python')
+        os.makedirs(os.path.join(other, 'bin'))
+        os.symlink(sys.executable, os.path.join(other, 'bin', 'python3'))
+        with open(os.path.join(other, 'pyvenv.cfg'), 'w') as f:
+            f.write('home = /nowhere\nversion = 3.1.0\n')
+        os.remove(record)
+        result = subprocess.run(
+            [args.caffe, 'time', '--model', 'cli.prototxt', '--iterations', '1'], cwd=work,
+            env=dict(cli_env, VIRTUAL_ENV=other, PATH=env.get('PATH', ''),
+                     PYTHONPATH=os.pathsep.join([work, site])),
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f'ignoring VIRTUAL_ENV={other}' in result.stderr, result.stderr[-3000:]
+        with open(record) as f:
+            cli = json.load(f)
+        assert os.path.realpath(cli['prefix']) == os.path.realpath(sys.prefix), cli
+        print(f'caffe tool with VIRTUAL_ENV of another Python: ignored, prefix {cli["prefix"]}')
+
 
 if __name__ == '__main__':
     main()
