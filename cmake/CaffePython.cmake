@@ -26,16 +26,8 @@ foreach(rel IN LISTS pycaffe_modules)
   file(COPY_FILE "${pycaffe_source}/${rel}" "${pycaffe_dir}/${rel}" ONLY_IF_DIFFERENT)
 endforeach()
 # Drop modules an earlier configure copied that are gone from the sources.
-set(manifest "${pycaffe_root}/copied-modules.txt")
-if(EXISTS "${manifest}")
-  file(STRINGS "${manifest}" previous)
-  list(REMOVE_ITEM previous ${pycaffe_modules})
-  foreach(rel IN LISTS previous)
-    file(REMOVE "${pycaffe_dir}/${rel}")
-  endforeach()
-endif()
-list(JOIN pycaffe_modules "\n" content)
-file(WRITE "${manifest}" "${content}\n")
+caffe_drop_stale_files("${pycaffe_dir}" "${pycaffe_root}/copied-modules.txt"
+                       "${pycaffe_modules}")
 
 # ---[ Install: <prefix>/python/caffe; _caffe.so finds libcaffe beside
 # itself (in the wheel) or in <prefix>/lib.

@@ -10,6 +10,21 @@ set(CAFFE_UPSTREAM "" CACHE PATH
 # Folders of this repository that mirror upstream's layout.
 set(CAFFE_OVERLAY_DIRS include src tools python examples models data docs)
 
+# Removes from `dir` the files (relative paths) that the previous run listed
+# in `manifest` and that `files` no longer has, then records `files` there:
+# a mirrored tree loses what its source lost, and nothing else.
+function(caffe_drop_stale_files dir manifest files)
+  if(EXISTS "${manifest}")
+    file(STRINGS "${manifest}" previous)
+    list(REMOVE_ITEM previous ${files})
+    foreach(rel IN LISTS previous)
+      file(REMOVE "${dir}/${rel}")
+    endforeach()
+  endif()
+  list(JOIN files "\n" content)
+  file(WRITE "${manifest}" "${content}\n")
+endfunction()
+
 function(caffe_fetch_upstream out_dir)
   execute_process(
     COMMAND "${PROJECT_SOURCE_DIR}/scripts/fetch-upstream" ${CAFFE_UPSTREAM}
@@ -96,16 +111,7 @@ function(caffe_merge_overlay)
 
   # Drop files an earlier merge placed that no longer have a source (an
   # overlay file deleted from the repository); build outputs are left alone.
-  set(manifest "${CMAKE_BINARY_DIR}/merged-files.txt")
-  if(EXISTS "${manifest}")
-    file(STRINGS "${manifest}" previous)
-    list(REMOVE_ITEM previous ${all_files})
-    foreach(rel IN LISTS previous)
-      file(REMOVE "${merged}/${rel}")
-    endforeach()
-  endif()
-  list(JOIN all_files "\n" content)
-  file(WRITE "${manifest}" "${content}\n")
+  caffe_drop_stale_files("${merged}" "${CMAKE_BINARY_DIR}/merged-files.txt" "${all_files}")
 
   list(LENGTH overlay_files n_overlay)
   list(LENGTH patched_files n_patched)
