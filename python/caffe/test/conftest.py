@@ -6,7 +6,8 @@ interpreter at a glog CHECK:
 
 - ``python_layer``: Python layers (``BUILD_python_layer=ON``);
 - ``lmdb``: LMDB databases (``USE_LMDB=ON``), known from the build folder
-  CTest names in ``$CAFFE_BUILD``.
+  CTest names in ``$CAFFE_BUILD``;
+- ``mpi``: training across processes (``USE_MPI=ON``), known the same way.
 """
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ def pytest_configure(config):
         'markers', 'python_layer: needs Caffe built with Python layers '
         '(BUILD_python_layer=ON)')
     config.addinivalue_line('markers', 'lmdb: needs Caffe built with LMDB (USE_LMDB=ON)')
+    config.addinivalue_line('markers', 'mpi: needs Caffe built with MPI (USE_MPI=ON)')
 
 
 def build_option(name):
@@ -42,6 +44,8 @@ def pytest_collection_modifyitems(config, items):
                                    '(BUILD_python_layer=OFF)')
     if build_option('USE_LMDB') == 'OFF':
         missing['lmdb'] = 'Caffe was built without LMDB (USE_LMDB=OFF)'
+    if build_option('USE_MPI') != 'ON':
+        missing['mpi'] = 'Caffe was not built with MPI (USE_MPI=ON), or $CAFFE_BUILD is unset'
     for item in items:
         for marker, reason in missing.items():
             if item.get_closest_marker(marker):

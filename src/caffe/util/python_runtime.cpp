@@ -134,7 +134,13 @@ void RaiseError(const std::string& where) {
     PyErr_Restore(type, value, tb);
     throw boost::python::error_already_set();
   }
-  LOG(ERROR) << where << ":\n" << FormatException(type, value, tb);
+  // Under mpirun or with several GPUs, which solver failed.
+  std::string rank;
+  if (Caffe::solver_count() > 1) {
+    rank = " on solver rank " + std::to_string(Caffe::solver_rank()) + " of " +
+           std::to_string(Caffe::solver_count());
+  }
+  LOG(ERROR) << where << rank << ":\n" << FormatException(type, value, tb);
   google::FlushLogFiles(google::GLOG_INFO);
   std::fflush(NULL);
   // Not exit(): this may be a solver thread while others still run.
