@@ -49,6 +49,7 @@ SETUP_ARGS := --build-dir $(BUILD_DIR) \
 	-DUSE_LMDB=$(call default_on,$(USE_LMDB)) \
 	-DUSE_LEVELDB=$(call default_on,$(USE_LEVELDB)) \
 	-DUSE_HDF5=$(call default_on,$(USE_HDF5)) \
+	-DUSE_MPI=$(call on_off,$(USE_MPI)) \
 	-DBUILD_python_layer=$(call on_off,$(WITH_PYTHON_LAYER)) \
 	-DCMAKE_BUILD_TYPE=$(if $(filter 1,$(DEBUG)),Debug,Release) \
 	"-DCMAKE_CXX_FLAGS=$(if $(filter 1,$(ALLOW_LMDB_NOLOCK)),-DALLOW_LMDB_NOLOCK)" \

@@ -41,6 +41,20 @@ target_link_libraries(caffe_broken_layers PRIVATE caffe)
 set_target_properties(caffe_broken_layers PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
 
+# Started as one of several ranks, a build without MPI stops with a message
+# rather than have each rank train alone (with MPI, test_mpi_training.py).
+find_program(MPIEXEC_EXECUTABLE NAMES mpirun mpiexec)
+if(NOT USE_MPI AND MPIEXEC_EXECUTABLE)
+  add_test(NAME mpi.refused_without_mpi
+    COMMAND "${MPIEXEC_EXECUTABLE}" --oversubscribe -np 2 $<TARGET_FILE:caffe.bin> train
+            --solver examples/mnist/lenet_solver.prototxt
+    WORKING_DIRECTORY "${merged}")
+  set_tests_properties(mpi.refused_without_mpi PROPERTIES
+    LABELS mpi TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "one of 2 ranks started by an MPI launcher, but Caffe was built without USE_MPI"
+    ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+endif()
+
 if(BUILD_python)
   file(GLOB python_tests CONFIGURE_DEPENDS "${merged}/python/caffe/test/test_*.py")
   foreach(file IN LISTS python_tests)

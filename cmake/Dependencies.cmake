@@ -107,13 +107,7 @@ else()
 endif()
 
 if(USE_MPI)
-  # Only src/caffe/distributed.cpp calls MPI; no installed header includes
-  # mpi.h, so users of libcaffe need not find MPI.
   find_package(MPI REQUIRED COMPONENTS C)
-  add_library(caffe_mpi INTERFACE)
-  target_link_libraries(caffe_mpi INTERFACE MPI::MPI_C)
-  # The C API from C++: no deprecated C++ bindings to link.
-  target_compile_definitions(caffe_mpi INTERFACE USE_MPI OMPI_SKIP_MPICXX MPICH_SKIP_MPICXX)
   find_program(MPIEXEC_EXECUTABLE NAMES mpirun mpiexec REQUIRED)
 endif()
 

@@ -51,6 +51,9 @@ def parse_args(argv):
     p.add_argument('--gpu', default='',
                    help='GPU ids for caffe train (e.g. 0, or 0,1 or all for multi-GPU); '
                         'the first also scores and times')
+    p.add_argument('--mpi', type=int, default=1, metavar='N',
+                   help='train with N processes under mpirun (a USE_MPI build): each '
+                        'reads its share of every batch, so one iteration sees N batches')
     p.add_argument('--mnist-dir', default=os.environ.get('MNIST_DIR'),
                    help='local MNIST IDX files (default $MNIST_DIR, else download)')
     p.add_argument('--holdout', type=int, default=2000,
@@ -65,7 +68,7 @@ def parse_args(argv):
     p.add_argument('--figures-only', action='store_true',
                    help='draw the figures from an earlier run in --work')
     args = p.parse_args(argv)
-    for name in ('iters', 'seeds', 'map_images', 'map_stride', 'time_runs', 'time_iters'):
+    for name in ('iters', 'seeds', 'mpi', 'map_images', 'map_stride', 'time_runs', 'time_iters'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be at least 1')
     return args
@@ -214,11 +217,26 @@ def train(args, work, variant, seed):
     path = work / f'solver_{variant}_seed{seed}.prototxt'
     path.write_text(solver)
     print(f'==> caffe train: {NETS[variant]}, seed {seed}, {args.iters} iterations'
-          f'{" on GPU " + args.gpu if args.gpu else ""}', flush=True)
-    run(['caffe', 'train', '--solver', path.name] + gpu_args(args),
+          f'{" on GPU " + args.gpu if args.gpu else ""}'
+          f'{f" in {args.mpi} processes (mpirun)" if args.mpi > 1 else ""}', flush=True)
+    run(mpirun(args) + ['caffe', 'train', '--solver', path.name] + gpu_args(args),
         log=work / f'train_{variant}_seed{seed}.log', cwd=work,
         progress=r'Test net output #0')
     return weights_path(work, variant, seed, args.iters)
+
+
+def mpirun(args):
+    """The launcher for --mpi N ranks on this machine (more ranks than cores
+    allowed), or nothing."""
+    if args.mpi == 1:
+        return []
+    launcher = shutil.which('mpirun')
+    if not launcher:
+        sys.exit('--mpi needs mpirun (Debian: openmpi-bin; scripts/setup installs it)')
+    # Open MPI refuses to start ranks as root unless told.
+    os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
+    os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1')
+    return [launcher, '--oversubscribe', '-np', str(args.mpi)]
 
 
 # ---------------------------------------------------------------- scoring (pycaffe)
@@ -350,7 +368,8 @@ def median_range(values):
 def summarize(args, results, timing, minutes):
     device = f'GPU {first_gpu(args)}' if args.gpu else 'CPU'
     seed_list = seeds(args)
-    lines = [f'Occlusion study: LeNet on MNIST, {args.iters} iterations per model, '
+    ranks = f' in {args.mpi} processes (batch 64 each)' if args.mpi > 1 else ''
+    lines = [f'Occlusion study: LeNet on MNIST, {args.iters} iterations per model{ranks}, '
              f'seeds {", ".join(map(str, seed_list))}, {results["held_out"]} held-out images',
              '',
              f'Held-out accuracy, mean ± standard deviation over {len(seed_list)} seeds '

@@ -15,11 +15,10 @@ namespace distributed {
 // stays inside distributed.cpp, so this header needs no MPI headers and
 // exists in every build; without USE_MPI a Job cannot be made.
 
-// True when an MPI launcher (mpirun, mpiexec, srun) started this process.
-bool LaunchedByMpi();
-
-// True when Caffe was built with USE_MPI.
-bool BuiltWithMpi();
+// True when an MPI launcher (mpirun, mpiexec, srun) started this process and
+// Caffe was built with USE_MPI. A build without it that is one of several
+// ranks stops here with a message: each rank would train alone.
+bool JoinsMpiJob();
 
 // One process's membership in an MPI job. MPI is initialised by the
 // constructor and finalised by the destructor; one Job per process.
@@ -48,11 +47,11 @@ class Job {
   void SetSolverRanks(int devices_per_rank) const;
 
   // Trains `solver` (made and, if resuming, restored on every rank) with
-  // the other ranks: checks that every rank built the same net, broadcasts
-  // rank 0's weights, all-reduces gradients every iteration (MPI on the
-  // CPU, one NCCL communicator over every GPU of every rank on GPUs),
-  // agrees on stop and snapshot requests, and tests and snapshots on rank 0
-  // only. Returns the process's exit status.
+  // the other ranks, or alone in a job of one: checks that every rank built
+  // the same net, broadcasts rank 0's weights, all-reduces gradients every
+  // iteration (MPI on CPUs, one NCCL communicator over every GPU of every
+  // rank on GPUs), agrees on stop and snapshot requests, and tests and
+  // snapshots on rank 0 only. Returns the process's exit status.
   template <typename Dtype>
   int Train(const shared_ptr<Solver<Dtype> >& solver,
             const std::vector<int>& gpus, const char* snapshot,

@@ -24,35 +24,35 @@
 namespace caffe {
 namespace distributed {
 
-bool LaunchedByMpi() {
-  // Open MPI, MPICH's Hydra and Slurm's PMIx set one of these in every rank.
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}) {
-    if (std::getenv(name)) return true;
+namespace {
+
+// The number of ranks an MPI launcher (Open MPI, MPICH's Hydra, Slurm's
+// PMIx) started, 0 without one, -1 when it does not say.
+int LauncherRanks() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* value = std::getenv(name)) return std::atoi(value);
   }
-  return false;
+  return std::getenv("PMIX_RANK") ? -1 : 0;
 }
 
-bool BuiltWithMpi() {
-#ifdef USE_MPI
-  return true;
-#else
-  return false;
-#endif
-}
+}  // namespace
 
 #ifndef USE_MPI
 
-// Without MPI a launcher's ranks cannot find each other; each would train
-// alone on the whole data set. A job of one is harmless.
-Job::Job(double timeout_s)
-    : rank_(0), size_(1), local_rank_(0), local_size_(1), timeout_s_(timeout_s) {
-  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
-  if (!size) size = std::getenv("PMI_SIZE");
-  CHECK(!size || std::atoi(size) <= 1)
-      << "This process is one of " << size << " ranks started by an MPI "
+// Without MPI a launcher's ranks cannot find each other: each would train
+// alone on the whole data set. Stop instead; a job of one is harmless.
+bool JoinsMpiJob() {
+  const int ranks = LauncherRanks();
+  CHECK_LE(ranks, 1)
+      << "This process is one of " << ranks << " ranks started by an MPI "
       << "launcher, but Caffe was built without USE_MPI, so each rank would "
       << "train alone. Rebuild with -DUSE_MPI=ON (CMake) or USE_MPI := 1 "
       << "(Makefile.config).";
+  return false;
+}
+
+Job::Job(double) {
+  LOG(FATAL) << "Caffe was built without USE_MPI";
 }
 
 Job::~Job() {}
@@ -66,11 +66,14 @@ void Job::SetSolverRanks(int) const {}
 template <typename Dtype>
 int Job::Train(const shared_ptr<Solver<Dtype> >&, const std::vector<int>&,
                const char*, ActionCallback) {
-  LOG(FATAL) << "Training across processes needs Caffe built with USE_MPI";
   return 1;
 }
 
 #else  // USE_MPI
+
+bool JoinsMpiJob() {
+  return LauncherRanks() != 0;
+}
 
 namespace {
 
