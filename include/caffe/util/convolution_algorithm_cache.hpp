@@ -89,6 +89,8 @@ class ConvolutionAlgorithmCache {
   // queries the cache did not save.
   int64_t choices_made() const;
   size_t size() const;
+  // Forgets every choice (tests start from an empty cache with it).
+  void Clear();
 
   // The process's cache, used by the cuDNN convolution layers.
   static ConvolutionAlgorithmCache& Global();

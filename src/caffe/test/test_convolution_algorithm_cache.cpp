@@ -48,6 +48,11 @@ TEST(ConvolutionAlgorithmCacheTest, ChoosesOncePerKey) {
   EXPECT_EQ(1, calls);
   EXPECT_EQ(1, cache.choices_made());
   EXPECT_EQ(1, cache.size());
+  // After Clear the key is chosen again.
+  cache.Clear();
+  EXPECT_EQ(0, cache.size());
+  EXPECT_EQ(2, cache.Get(key, choose).forward.algorithm);
+  EXPECT_EQ(2, calls);
 }
 
 TEST(ConvolutionAlgorithmCacheTest, EveryFieldIsPartOfTheKey) {

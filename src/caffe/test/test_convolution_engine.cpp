@@ -189,6 +189,8 @@ TYPED_TEST(ConvolutionEngineTest, CpuModeRunsNdConvolution) {
 template <typename Dtype>
 class CuDNNConvolutionPlanTest : public GPUDeviceTest<Dtype> {
  protected:
+  // Counting choices needs a cache that has seen none of the geometries.
+  virtual void SetUp() { ConvolutionAlgorithmCache::Global().Clear(); }
   virtual void TearDown() {
     unsetenv("CAFFE_CUDNN_BENCHMARK");
     unsetenv("CAFFE_CUDNN_WORKSPACE_LIMIT_MB");
@@ -204,7 +206,6 @@ TYPED_TEST_CASE(CuDNNConvolutionPlanTest, TestDtypes);
 TYPED_TEST(CuDNNConvolutionPlanTest, ReshapeChoosesOncePerGeometry) {
   typedef TypeParam Dtype;
   const ConvolutionAlgorithmCache& cache = ConvolutionAlgorithmCache::Global();
-  // A geometry no other case uses, so that the first SetUp must choose.
   CuDNNConvolutionLayer<Dtype> layer(ConvolutionParam("Convolution", 7, 3, 1,
       0, 1, ConvolutionParameter_Engine_CUDNN));
   Blob<Dtype> bottom(3, 5, 17, 19), top;

@@ -32,6 +32,11 @@ size_t ConvolutionAlgorithmCache::size() const {
   return choices_.size();
 }
 
+void ConvolutionAlgorithmCache::Clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  choices_.clear();
+}
+
 ConvolutionAlgorithmCache& ConvolutionAlgorithmCache::Global() {
   // Never destroyed: layers in other threads' nets may still look it up
   // while the process exits.
