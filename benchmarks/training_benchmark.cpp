@@ -8,9 +8,10 @@
 //
 // Usage: training_benchmark [--gpu] [--min-time SECONDS] [--net lenet|resnet]
 // CAFFE_TORCH_PYTHON names the interpreter for the PyTorch side (default
-// python3). GPU: CUDA events around each round, the median round kept. CPU:
-// a steady clock, the fastest round kept (other processes only ever add
-// time); PyTorch gets as many threads as OPENBLAS_NUM_THREADS gives BLAS.
+// python3), which runs without LD_LIBRARY_PATH and PYTHONPATH. GPU: CUDA
+// events around each round, the median round kept. CPU: a steady clock, the
+// fastest round kept (other processes only ever add time); PyTorch gets as
+// many threads as OPENBLAS_NUM_THREADS gives BLAS.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -297,7 +298,10 @@ TorchResult TimeTorch(const NetCase& c, const Schedule& s, bool gpu) {
   const char* env = std::getenv("CAFFE_TORCH_PYTHON");
   const std::string python = env && *env ? env : "python3";
   std::ostringstream command;
-  command << Quote(python) << " "
+  // PyTorch brings its own libraries and packages: the library and module
+  // paths Caffe runs with (on the GPU machines, Debian's libraries and
+  // Python 3.11's wheels) would replace them.
+  command << "env -u LD_LIBRARY_PATH -u PYTHONPATH " << Quote(python) << " "
           << Quote(CAFFE_SOURCE_DIR "/benchmarks/training_benchmark_torch.py")
           << " --net " << c.name << " --device " << (gpu ? "cuda" : "cpu")
           << " --warmup " << s.warmup << " --iters " << s.iters
