@@ -183,9 +183,23 @@ bool ConvolutionPlan<Dtype>::Prepare(const ConvolutionGeometry& g) {
   key.benchmark = BenchmarkAlgorithms();
   const cudnnHandle_t handle = ThreadHandle();
   const ConvolutionAlgorithmCache::Chooser choose = [&]() {
-    return ChooseAlgorithms(handle, x_desc_, w_desc_, y_desc_, forward_desc_,
-        backward_filter_desc_, backward_data_desc_, key.workspace_limit,
-        key.benchmark);
+    const ConvolutionAlgorithmChoice choice = ChooseAlgorithms(handle,
+        x_desc_, w_desc_, y_desc_, forward_desc_, backward_filter_desc_,
+        backward_data_desc_, key.workspace_limit, key.benchmark);
+    // Once per geometry and process: what runs, for whoever profiles it.
+    LOG(INFO) << "cuDNN convolution " << g.num << "x" << g.channels << "x"
+        << g.height << "x" << g.width << " * " << g.num_output << "x"
+        << g.channels / g.groups << "x" << g.kernel_h << "x" << g.kernel_w
+        << " (groups " << g.groups << ", stride " << g.stride_h << "x"
+        << g.stride_w << ", pad " << g.pad_h << "x" << g.pad_w << "), "
+        << (key.benchmark ? "benchmarked" : "heuristics") << ": forward "
+        << choice.forward.algorithm << " (math " << choice.forward.math_type
+        << "), backward filter " << choice.backward_filter.algorithm
+        << " (math " << choice.backward_filter.math_type
+        << "), backward data " << choice.backward_data.algorithm << " (math "
+        << choice.backward_data.math_type << "), workspace "
+        << choice.MaxWorkspace() << " bytes";
+    return choice;
   };
   ConvolutionAlgorithmCache& cache = ConvolutionAlgorithmCache::Global();
   choice_ = cache.Get(key, choose);
