@@ -2,6 +2,8 @@
 // convolution layers compute as Caffe's own: in CPU mode (every build, no
 // GPU needed) and, in the CuDNN suites, on the GPU, where they also choose
 // their algorithms once per geometry.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <typeinfo>
