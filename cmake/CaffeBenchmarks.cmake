@@ -24,3 +24,10 @@ target_compile_definitions(euclidean_loss_benchmark PRIVATE
 
 caffe_add_benchmark(blank_square_benchmark)
 caffe_add_benchmark(host_memory_benchmark)
+
+# Training against PyTorch (benchmarks/training_benchmark_torch.py, run with
+# $CAFFE_TORCH_PYTHON): reads the occlusion study's LeNet and the PyTorch
+# script from the source tree.
+caffe_add_benchmark(training_benchmark)
+target_compile_definitions(training_benchmark PRIVATE
+  CAFFE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

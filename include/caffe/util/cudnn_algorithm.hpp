@@ -6,29 +6,43 @@
 
 #include <cstddef>
 
+#include "caffe/util/convolution_algorithm_cache.hpp"
+
 namespace caffe {
 namespace cudnn {
 
-// cuDNN 8 removed the cudnnGetConvolution*Algorithm calls that took a
-// workspace limit. These ask cuDNN's heuristics (the _v7 getters) for their
-// ranked algorithms and return the best one that is supported and whose
-// workspace fits in workspace_limit_bytes; when none fits, the algorithm
-// that needs no workspace.
+// CAFFE_CUDNN_BENCHMARK=1: choose algorithms by running them (cudnnFind*),
+// once per geometry, like PyTorch's torch.backends.cudnn.benchmark; unset or
+// 0: cuDNN's heuristics, which run nothing.
+bool BenchmarkAlgorithms();
 
-cudnnConvolutionFwdAlgo_t ChooseForwardAlgorithm(cudnnHandle_t handle,
+// The most workspace one convolution operation may use:
+// CAFFE_CUDNN_WORKSPACE_LIMIT_MB (MiB), 64 by default. The workspace is
+// shared by all layers a thread runs on a device (cudnn_convolution.hpp),
+// so it costs the largest need, not the sum.
+size_t WorkspaceLimitBytes();
+
+// Chooses each operation's algorithm for these descriptors: the fastest
+// that succeeds and fits in workspace_limit_bytes, by cuDNN's heuristics
+// (cudnnGet*Algorithm_v7) or, with benchmark, by timing them all
+// (cudnnFind*Algorithm, which allocates its own buffers). When none fits,
+// the algorithm that needs no workspace. Each operation has its own
+// convolution descriptor, because each may want another math type (tensor
+// cores or not): the chosen one is set on it (cudnnSetConvolutionMathType)
+// before its workspace is measured.
+ConvolutionAlgorithmChoice ChooseAlgorithms(cudnnHandle_t handle,
     cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
-    cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y,
-    size_t workspace_limit_bytes);
+    cudnnTensorDescriptor_t y, cudnnConvolutionDescriptor_t forward,
+    cudnnConvolutionDescriptor_t backward_filter,
+    cudnnConvolutionDescriptor_t backward_data,
+    size_t workspace_limit_bytes, bool benchmark);
 
-cudnnConvolutionBwdFilterAlgo_t ChooseBackwardFilterAlgorithm(
-    cudnnHandle_t handle, cudnnTensorDescriptor_t x,
-    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t conv,
-    cudnnFilterDescriptor_t dw, size_t workspace_limit_bytes);
-
-cudnnConvolutionBwdDataAlgo_t ChooseBackwardDataAlgorithm(
-    cudnnHandle_t handle, cudnnFilterDescriptor_t w,
-    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t conv,
-    cudnnTensorDescriptor_t dx, size_t workspace_limit_bytes);
+// Sets the math types of an earlier choice (a cached one) on fresh
+// descriptors of the same geometry.
+void SetMathTypes(const ConvolutionAlgorithmChoice& choice,
+    cudnnConvolutionDescriptor_t forward,
+    cudnnConvolutionDescriptor_t backward_filter,
+    cudnnConvolutionDescriptor_t backward_data);
 
 }  // namespace cudnn
 }  // namespace caffe
