@@ -148,6 +148,27 @@ void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
   }
 }
 
+template <typename Dtype>
+EuclideanLossLayer<Dtype>::~EuclideanLossLayer() {
+#ifndef CPU_ONLY
+  if (host_loss_) cudaFreeHost(host_loss_);
+#endif
+}
+
+template <typename Dtype>
+Dtype EuclideanLossLayer<Dtype>::Loss_gpu(const vector<Blob<Dtype>*>& top) {
+#ifndef CPU_ONLY
+  if (!this->loss(0)) return Dtype(0);  // loss_weight 0: not a loss top
+  // Forward returns the loss by value: wait once for the forward kernel
+  // (Caffe launches on the default stream), then read what it wrote.
+  CUDA_CHECK(cudaStreamSynchronize(0));
+  return *static_cast<volatile Dtype*>(host_loss_);
+#else
+  NO_GPU;
+  return Dtype(0);
+#endif
+}
+
 #ifdef CPU_ONLY
 STUB_GPU(EuclideanLossLayer);
 #endif
