@@ -115,7 +115,8 @@ void BlankSquareLayer<Dtype>::BlankSquaresGpu(const Dtype* src, Dtype value,
   if (num_ == 0 || channels_ == 0) return;  // an empty grid is a launch error
   const Geometry g = {num_, channels_, height_, width_, sampler_.height,
                       sampler_.width};
-  DeviceMemory<Dtype> m = {src, dst, value, NULL, make_int2(batch_x_, batch_y_)};
+  DeviceMemory<Dtype> m = {src, dst, value, NULL,
+                           make_int2(batch_x_, batch_y_)};
   if (sampler_.per_sample) {
     m.corners = reinterpret_cast<const int2*>(corners_.gpu_data());
   }

@@ -37,7 +37,8 @@ __attribute__((always_inline)) inline double SquaredDistanceLanes(
   const int kLanes = 8;
   double lane[kLanes] = {0};
   int i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
+  // Not i + kLanes <= count: that overflows for counts near INT_MAX.
+  for (; i <= count - kLanes; i += kLanes) {
     for (int k = 0; k < kLanes; ++k) {
       const double d = static_cast<double>(a[i + k]) - b[i + k];
       lane[k] += d * d;
@@ -109,7 +110,7 @@ void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
     const int head = StreamingHead(first, count);
     PlainGradients(0, head, a, b, first_scale, first, second);
     const typename V::Type scale = V::Broadcast(first_scale);
-    for (i = head; i + V::kWidth <= count; i += V::kWidth) {
+    for (i = head; i <= count - V::kWidth; i += V::kWidth) {  // no overflow
       const typename V::Type g = V::Mul(scale, V::Sub(V::Load(a + i), V::Load(b + i)));
       V::Stream(first + i, g);
       if (second) V::Stream(second + i, V::Neg(g));

@@ -17,6 +17,7 @@ const int kThreads = 256;  // per block, a power of two
 // second, partial wave. It depends on the count only, never on the device,
 // so the loss has the same bits everywhere.
 const int kForwardBlocks = 1024;
+// The backward grid's limit: beyond it, threads loop (grid-stride).
 const int kBackwardBlocks = 65535;
 
 // Elements are taken in chunks of one vector's width (4 floats, 2
@@ -50,10 +51,10 @@ __device__ void BlockSum(double* cache) {
 // Loss_gpu reads without a copy), and sets *blocks_done back to 0 for the
 // next launch.
 template <typename Dtype, bool kVector>
-__global__ void __launch_bounds__(kThreads, 8) EuclideanLossForward(const int64_t count, const Dtype* a,
-    const Dtype* b, const int num, const Dtype* loss_weight,
-    double* block_sums, unsigned int* blocks_done, Dtype* loss,
-    Dtype* weighted_loss) {
+__global__ void __launch_bounds__(kThreads, 8) EuclideanLossForward(
+    const int64_t count, const Dtype* a, const Dtype* b, const int num,
+    const Dtype* loss_weight, double* block_sums, unsigned int* blocks_done,
+    Dtype* loss, Dtype* weighted_loss) {
   typedef GpuVector<Dtype> V;
   __shared__ double cache[kThreads];
   __shared__ bool last_block;
