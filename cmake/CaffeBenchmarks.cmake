@@ -2,6 +2,10 @@
 # against the Python prototypes, upstream's layers and a copy roofline.
 function(caffe_add_benchmark name)
   add_executable(${name} benchmarks/${name}.cpp ${ARGN})
+  if(NOT CPU_ONLY)
+    # The launch floor and the copy roofline of GPU timings.
+    target_sources(${name} PRIVATE benchmarks/gpu_timing.cu)
+  endif()
   target_include_directories(${name} PRIVATE benchmarks)
   target_link_libraries(${name} PRIVATE caffe)
   set_target_properties(${name} PROPERTIES

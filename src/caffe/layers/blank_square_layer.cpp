@@ -212,6 +212,7 @@ template <typename Dtype>
 void BlankSquareLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
   BeginForward();
+  squares_on_gpu_ = false;
   const Dtype* src = bottom[0]->cpu_data();
   Dtype* dst = top[0]->mutable_cpu_data();
   if (!occluded_) {

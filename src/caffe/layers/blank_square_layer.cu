@@ -1,98 +1,143 @@
-#include <algorithm>
+#include <stdint.h>
+
 #include <vector>
 
+#include "caffe/layers/blank_square_kernels.hpp"
 #include "caffe/layers/blank_square_layer.hpp"
+#include "caffe/util/gpu_vector.cuh"
 #include "caffe/util/math_functions.hpp"
 
 namespace caffe {
 
 namespace {
 
-// Threads of a block: 32 columns (a warp along a row) by 8 rows.
-const int kBlockColumns = 32;
-const int kBlockRows = 8;
-const int kMaxGridZ = 65535;
+using blank_square::Geometry;
+using blank_square::LaunchShape;
+using blank_square::Shape;
+using blank_square::Thread;
 
 // One thread per image: the top-left corner of its square (x the column, y
 // the row), or x = -1 where the image is not occluded. The draws are made
-// here once per image, so the kernels below do no hashing per element.
+// once per forward pass, here, and read by every thread of the kernels.
 __global__ void PlaceSquares(const int num, const BlankSquareSampler sampler,
     int2* corners) {
-  CUDA_KERNEL_LOOP(n, num) {
+  for (int64_t n = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+       n < num; n += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     int y0, x0;
-    corners[n] = sampler.Square(n, &y0, &x0) ? make_int2(x0, y0)
-                                             : make_int2(-1, -1);
+    corners[n] = sampler.Square(static_cast<int>(n), &y0, &x0) ?
+        make_int2(x0, y0) : make_int2(-1, -1);
   }
 }
 
-// Out of place: every element once, src or value. Grid x and y tile an
-// image's rows and columns, z runs over images; each thread does its
-// pixel in every channel (no division per element).
+// Device memory for blank_square_kernels.hpp's kernel bodies: src (null in
+// place), dst, the fill value and where the squares are: each image's
+// corner, or one corner for the whole batch (corners null).
 template <typename Dtype>
-__global__ void CopyWithSquares(const int num, const int channels,
-    const int height, const int width, const int square_height,
-    const int square_width, const int2* corners, const Dtype* src,
-    const Dtype value, Dtype* dst) {
-  const int x = blockIdx.x * blockDim.x + threadIdx.x;
-  const int y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x >= width || y >= height) return;
-  for (int n = blockIdx.z; n < num; n += gridDim.z) {
-    const int2 corner = corners[n];
-    const bool blank = corner.x >= 0 && x >= corner.x &&
-        x < corner.x + square_width && y >= corner.y &&
-        y < corner.y + square_height;
-    size_t index = (static_cast<size_t>(n) * channels * height + y) * width + x;
-    for (int c = 0; c < channels; ++c, index += height * width) {
-      dst[index] = blank ? value : src[index];
-    }
+struct DeviceMemory {
+  typedef GpuVector<Dtype> V;
+  const Dtype* __restrict__ src;
+  Dtype* __restrict__ dst;
+  Dtype value;
+  const int2* corners;
+  int2 batch_corner;
+
+  __device__ __forceinline__ bool Corner(int64_t n, int* x, int* y) const {
+    const int2 corner = corners ? corners[n] : batch_corner;
+    *x = corner.x;
+    *y = corner.y;
+    return corner.x >= 0;
   }
+  __device__ __forceinline__ int Head(size_t offset, int length) const {
+    return blank_square::HeadLength(reinterpret_cast<uintptr_t>(dst + offset),
+                                    sizeof(Dtype), length);
+  }
+  __device__ __forceinline__ void Copy(size_t i) { dst[i] = src[i]; }
+  __device__ __forceinline__ void Fill(size_t i) { dst[i] = value; }
+  __device__ __forceinline__ void CopyVector(size_t i) {
+    V::Store(dst + i, V::Load(src + i));
+  }
+  __device__ __forceinline__ void FillVector(size_t i) {
+    V::Store(dst + i, V::Broadcast(value));
+  }
+};
+
+__device__ __forceinline__ Thread ThisThread() {
+  const Thread t = {static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.y),
+      static_cast<int>(blockIdx.z), static_cast<int>(threadIdx.x),
+      static_cast<int>(threadIdx.y), static_cast<int>(blockDim.x),
+      static_cast<int>(blockDim.y), static_cast<int>(gridDim.y),
+      static_cast<int>(gridDim.z)};
+  return t;
 }
 
-// In place: only the squares are written. Grid x and y tile a square, z
-// runs over images; each thread does its pixel in every channel.
-template <typename Dtype>
-__global__ void FillSquares(const int num, const int channels,
-    const int height, const int width, const int square_height,
-    const int square_width, const int2* corners, const Dtype value,
-    Dtype* data) {
-  const int dx = blockIdx.x * blockDim.x + threadIdx.x;
-  const int dy = blockIdx.y * blockDim.y + threadIdx.y;
-  if (dx >= square_width || dy >= square_height) return;
-  for (int n = blockIdx.z; n < num; n += gridDim.z) {
-    const int2 corner = corners[n];
-    if (corner.x < 0) continue;
-    size_t index = (static_cast<size_t>(n) * channels * height + corner.y +
-                    dy) * width + corner.x + dx;
-    for (int c = 0; c < channels; ++c, index += height * width) {
-      data[index] = value;
-    }
-  }
+// Out of place (forward, or backward of the gradient): one pass over every
+// element, copying outside the squares and writing value inside them
+// without reading what they cover. kVector: src and dst are aligned alike.
+// At most 32 registers (8 blocks of 256 threads per SM, full occupancy):
+// one 16-byte load in flight per thread, so the memory needs them all.
+template <typename Dtype, bool kVector>
+__global__ void __launch_bounds__(blank_square::kThreadsPerBlock, 8)
+CopyBlankingSquares(const Geometry g, DeviceMemory<Dtype> m) {
+  blank_square::CopyBlankingThread<GpuVector<Dtype>::kWidth, kVector>(
+      g, ThisThread(), m);
 }
+
+// In place: only the squares are written.
+template <typename Dtype>
+__global__ void FillSquares(const Geometry g, DeviceMemory<Dtype> m) {
+  blank_square::FillSquareThread<GpuVector<Dtype>::kWidth>(g, ThisThread(),
+                                                           m);
+}
+
+dim3 Block(const Shape& s) { return dim3(s.lanes, s.rows); }
+dim3 Grid(const Shape& s) { return dim3(s.grid_x, s.grid_y, s.grid_z); }
 
 }  // namespace
 
 template <typename Dtype>
+void BlankSquareLayer<Dtype>::PlaceSquaresGpu() {
+  if (sampler_.per_sample) {
+    if (num_ > 0) {
+      // NOLINT_NEXT_LINE(whitespace/operators)
+      PlaceSquares<<<CAFFE_GET_BLOCKS(num_), CAFFE_CUDA_NUM_THREADS>>>(num_,
+          sampler_, reinterpret_cast<int2*>(corners_.mutable_gpu_data()));
+      CUDA_POST_KERNEL_CHECK;
+    }
+  } else if (!sampler_.Square(0, &batch_y_, &batch_x_)) {
+    batch_x_ = batch_y_ = -1;
+  }
+  squares_on_gpu_ = true;
+}
+
+template <typename Dtype>
 void BlankSquareLayer<Dtype>::BlankSquaresGpu(const Dtype* src, Dtype value,
     Dtype* dst) {
-  int2* corners = reinterpret_cast<int2*>(corners_.mutable_gpu_data());
-  // NOLINT_NEXT_LINE(whitespace/operators)
-  PlaceSquares<<<CAFFE_GET_BLOCKS(num_), CAFFE_CUDA_NUM_THREADS>>>(num_,
-      sampler_, corners);
-  CUDA_POST_KERNEL_CHECK;
-  const dim3 threads(kBlockColumns, kBlockRows);
-  const int images = std::min(num_, kMaxGridZ);
+  if (num_ == 0 || channels_ == 0) return;  // an empty grid is a launch error
+  const Geometry g = {num_, channels_, height_, width_, sampler_.height,
+                      sampler_.width};
+  DeviceMemory<Dtype> m = {src, dst, value, NULL,
+                           make_int2(batch_x_, batch_y_)};
+  if (sampler_.per_sample) {
+    m.corners = reinterpret_cast<const int2*>(corners_.gpu_data());
+  }
+  const int kWidth = GpuVector<Dtype>::kWidth;
   if (src == dst) {
-    const dim3 blocks((sampler_.width + kBlockColumns - 1) / kBlockColumns,
-        (sampler_.height + kBlockRows - 1) / kBlockRows, images);
+    if (!sampler_.per_sample && batch_x_ < 0) return;  // nothing occluded
+    m.src = NULL;
+    const Shape s = LaunchShape(g, g.square_height, g.square_width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
-    FillSquares<Dtype><<<blocks, threads>>>(num_, channels_, height_, width_,
-        sampler_.height, sampler_.width, corners, value, dst);
+    FillSquares<Dtype><<<Grid(s), Block(s)>>>(g, m);
+  } else if (((reinterpret_cast<uintptr_t>(src) ^
+                reinterpret_cast<uintptr_t>(dst)) & 15) == 0) {
+    // Aligned alike: every row's head has the same length in both, so the
+    // vectors after it are aligned in both.
+    const Shape s = LaunchShape(g, g.height, g.width, kWidth);
+    // NOLINT_NEXT_LINE(whitespace/operators)
+    CopyBlankingSquares<Dtype, true><<<Grid(s), Block(s)>>>(g, m);
   } else {
-    const dim3 blocks((width_ + kBlockColumns - 1) / kBlockColumns,
-        (height_ + kBlockRows - 1) / kBlockRows, images);
+    const Shape s = LaunchShape(g, g.height, g.width, 1);
     // NOLINT_NEXT_LINE(whitespace/operators)
-    CopyWithSquares<Dtype><<<blocks, threads>>>(num_, channels_, height_,
-        width_, sampler_.height, sampler_.width, corners, src, value, dst);
+    CopyBlankingSquares<Dtype, false><<<Grid(s), Block(s)>>>(g, m);
   }
   CUDA_POST_KERNEL_CHECK;
 }
@@ -107,6 +152,7 @@ void BlankSquareLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,
     if (src != dst) caffe_copy(bottom[0]->count(), src, dst);
     return;
   }
+  PlaceSquaresGpu();
   BlankSquaresGpu(src,
       static_cast<Dtype>(this->layer_param_.blank_square_param().fill_value()),
       dst);
@@ -122,6 +168,8 @@ void BlankSquareLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
     if (src != dst) caffe_copy(top[0]->count(), src, dst);
     return;
   }
+  // The forward pass ran on the CPU (the mode changed in between).
+  if (!squares_on_gpu_) PlaceSquaresGpu();
   BlankSquaresGpu(src, Dtype(0), dst);
 }
 

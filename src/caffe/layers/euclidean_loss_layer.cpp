@@ -37,7 +37,8 @@ __attribute__((always_inline)) inline double SquaredDistanceLanes(
   const int kLanes = 8;
   double lane[kLanes] = {0};
   int i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
+  // Not i + kLanes <= count: that overflows for counts near INT_MAX.
+  for (; i <= count - kLanes; i += kLanes) {
     for (int k = 0; k < kLanes; ++k) {
       const double d = static_cast<double>(a[i + k]) - b[i + k];
       lane[k] += d * d;
@@ -109,7 +110,7 @@ void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
     const int head = StreamingHead(first, count);
     PlainGradients(0, head, a, b, first_scale, first, second);
     const typename V::Type scale = V::Broadcast(first_scale);
-    for (i = head; i + V::kWidth <= count; i += V::kWidth) {
+    for (i = head; i <= count - V::kWidth; i += V::kWidth) {  // no overflow
       const typename V::Type g = V::Mul(scale, V::Sub(V::Load(a + i), V::Load(b + i)));
       V::Stream(first + i, g);
       if (second) V::Stream(second + i, V::Neg(g));
@@ -146,6 +147,27 @@ void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     EuclideanGradients(bottom[0]->count(), a, b, -scale,
         bottom[1]->mutable_cpu_diff(), static_cast<Dtype*>(NULL));
   }
+}
+
+template <typename Dtype>
+EuclideanLossLayer<Dtype>::~EuclideanLossLayer() {
+#ifndef CPU_ONLY
+  if (host_loss_) cudaFreeHost(host_loss_);
+#endif
+}
+
+template <typename Dtype>
+Dtype EuclideanLossLayer<Dtype>::Loss_gpu(const vector<Blob<Dtype>*>& top) {
+#ifndef CPU_ONLY
+  if (!this->loss(0)) return Dtype(0);  // loss_weight 0: not a loss top
+  // Forward returns the loss by value: wait once for the forward kernel
+  // (Caffe launches on the default stream), then read what it wrote.
+  CUDA_CHECK(cudaStreamSynchronize(0));
+  return *static_cast<volatile Dtype*>(host_loss_);
+#else
+  NO_GPU;
+  return Dtype(0);
+#endif
 }
 
 #ifdef CPU_ONLY

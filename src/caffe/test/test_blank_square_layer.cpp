@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <set>
 #include <string>
 #include <utility>
@@ -833,52 +835,166 @@ class ModeGuard {
 
 TYPED_TEST_CASE(BlankSquareLayerGPUTest, TestDtypes);
 
+// Forward and backward `passes` times on one device; each pass's output
+// and bottom gradient, appended to *results.
+template <typename Dtype>
+void RunBlankSquare(Caffe::Brew mode, const LayerParameter& param,
+    const Blob<Dtype>& input, bool in_place, int passes,
+    vector<vector<Dtype> >* results) {
+  Caffe::set_mode(mode);
+  Blob<Dtype> data, out;
+  vector<Blob<Dtype>*> bottom(1, &data);
+  vector<Blob<Dtype>*> top(1, in_place ? &data : &out);
+  Caffe::set_random_seed(99);
+  BlankSquareLayer<Dtype> layer(param);
+  data.CopyFrom(input, false, true);
+  layer.SetUp(bottom, top);
+  for (int pass = 0; pass < passes; ++pass) {
+    data.CopyFrom(input);
+    layer.Forward(bottom, top);
+    results->push_back(vector<Dtype>(top[0]->cpu_data(),
+                                     top[0]->cpu_data() + top[0]->count()));
+    caffe_copy(input.count(), input.cpu_data(), top[0]->mutable_cpu_diff());
+    layer.Backward(top, vector<bool>(1, true), bottom);
+    results->push_back(vector<Dtype>(bottom[0]->cpu_diff(),
+                                     bottom[0]->cpu_diff() + input.count()));
+  }
+}
+
 TYPED_TEST(BlankSquareLayerGPUTest, TestCPUAndGPUBitwiseEqual) {
   typedef TypeParam Dtype;
   ModeGuard mode_guard;
-  // Random and fixed places, per batch and per sample, out of and in place.
-  for (int fixed = 0; fixed < 2; ++fixed) {
-    for (int per_sample = 0; per_sample < 2; ++per_sample) {
-      for (int in_place = 0; in_place < 2; ++in_place) {
-        Blob<Dtype> input(vector<int>{16, 3, 27, 31});
-        FillerParameter filler_param;
-        GaussianFiller<Dtype> filler(filler_param);
-        filler.Fill(&input);
-        Blob<Dtype> result[2];
-        Blob<Dtype> gradient[2];
-        LayerParameter param;
-        param.set_name("occlude");
-        BlankSquareParameter* blank = param.mutable_blank_square_param();
-        blank->set_per_sample(per_sample);
-        blank->set_ratio(0.4);
-        blank->set_fill_value(-3);
-        blank->set_probability(0.7);
-        if (fixed) {
-          blank->set_offset_h(5);
-          blank->set_offset_w(18);
-        }
-        for (int device = 0; device < 2; ++device) {
-          Caffe::set_mode(device == 0 ? Caffe::CPU : Caffe::GPU);
-          Blob<Dtype> data, out;
-          data.CopyFrom(input, false, true);
-          vector<Blob<Dtype>*> bottom(1, &data);
-          vector<Blob<Dtype>*> top(1, in_place ? &data : &out);
-          Caffe::set_random_seed(99);
-          BlankSquareLayer<Dtype> layer(param);
-          layer.SetUp(bottom, top);
-          for (int pass = 0; pass < 3; ++pass) layer.Forward(bottom, top);
-          caffe_set(top[0]->count(), Dtype(1), top[0]->mutable_cpu_diff());
-          layer.Backward(top, vector<bool>(1, true), bottom);
-          result[device].CopyFrom(*top[0], false, true);
-          gradient[device].CopyFrom(*bottom[0], true, true);
-        }
-        int blanked = 0;
-        for (int i = 0; i < input.count(); ++i) {
-          ASSERT_EQ(result[0].cpu_data()[i], result[1].cpu_data()[i]) << i;
-          ASSERT_EQ(gradient[0].cpu_diff()[i], gradient[1].cpu_diff()[i]) << i;
-          blanked += result[0].cpu_data()[i] == Dtype(-3);
-        }
-        EXPECT_GT(blanked, 0);
+  // Widths where rows start at every 16-byte alignment (27x31, 9x7), rows
+  // of whole vectors (16x32), wide rows that loop over a warp's lanes
+  // (11x203), and a square narrower than a vector (5x3 at ratio 0.4: 2x1).
+  const vector<vector<int> > shapes = {{16, 3, 27, 31}, {5, 2, 9, 7},
+      {4, 3, 16, 32}, {3, 1, 11, 203}, {6, 2, 5, 3}};
+  for (const vector<int>& shape : shapes)
+  // Random and fixed places, per batch and per sample, out of and in
+  // place; probability 0.7: most passes occlude, some (likely) do not.
+  for (int fixed = 0; fixed < 2; ++fixed)
+  for (int per_sample = 0; per_sample < 2; ++per_sample)
+  for (int in_place = 0; in_place < 2; ++in_place) {
+    Blob<Dtype> input(shape);
+    FillerParameter filler_param;
+    GaussianFiller<Dtype> filler(filler_param);
+    filler.Fill(&input);
+    LayerParameter param;
+    param.set_name("occlude");
+    BlankSquareParameter* blank = param.mutable_blank_square_param();
+    blank->set_per_sample(per_sample);
+    blank->set_ratio(0.4);
+    blank->set_fill_value(-3);
+    blank->set_probability(0.7);
+    if (fixed) {
+      blank->set_offset_h(shape[2] / 3);
+      blank->set_offset_w(shape[3] / 2);
+    }
+    vector<vector<Dtype> > cpu, gpu;
+    const int kPasses = 6;
+    RunBlankSquare(Caffe::CPU, param, input, in_place, kPasses, &cpu);
+    RunBlankSquare(Caffe::GPU, param, input, in_place, kPasses, &gpu);
+    int blanked = 0;
+    for (size_t r = 0; r < cpu.size(); ++r) {
+      for (size_t i = 0; i < cpu[r].size(); ++i) {
+        ASSERT_EQ(cpu[r][i], gpu[r][i])
+            << (r % 2 ? "gradient" : "output") << " of pass " << r / 2
+            << ", element " << i << ", shape " << shape[0] << "x" << shape[1]
+            << "x" << shape[2] << "x" << shape[3] << ", fixed " << fixed
+            << ", per_sample " << per_sample << ", in_place " << in_place;
+        blanked += r % 2 == 0 && cpu[r][i] == Dtype(-3);
+      }
+    }
+    EXPECT_GT(blanked, 0);
+  }
+}
+
+TYPED_TEST(BlankSquareLayerGPUTest, TestBackwardAfterCpuForward) {
+  typedef TypeParam Dtype;
+  ModeGuard mode_guard;
+  // The forward pass on the CPU, the backward on the GPU: the GPU draws
+  // the squares the CPU used (per sample, where they are kept on the device).
+  for (int per_sample = 0; per_sample < 2; ++per_sample) {
+    Blob<Dtype> data(vector<int>{8, 2, 13, 17}), out, gradient[2];
+    FillerParameter filler_param;
+    filler_param.set_min(1);
+    filler_param.set_max(2);
+    UniformFiller<Dtype> filler(filler_param);
+    filler.Fill(&data);
+    LayerParameter param;
+    param.set_name("occlude");
+    param.mutable_blank_square_param()->set_per_sample(per_sample);
+    vector<Blob<Dtype>*> bottom(1, &data), top(1, &out);
+    for (int device = 0; device < 2; ++device) {
+      Caffe::set_mode(Caffe::CPU);
+      Caffe::set_random_seed(5);
+      BlankSquareLayer<Dtype> layer(param);
+      layer.SetUp(bottom, top);
+      layer.Forward(bottom, top);
+      caffe_set(out.count(), Dtype(1), out.mutable_cpu_diff());
+      Caffe::set_mode(device == 0 ? Caffe::CPU : Caffe::GPU);
+      layer.Backward(top, vector<bool>(1, true), bottom);
+      gradient[device].CopyFrom(data, true, true);
+    }
+    int zeroed = 0;
+    for (int i = 0; i < data.count(); ++i) {
+      ASSERT_EQ(gradient[0].cpu_diff()[i], gradient[1].cpu_diff()[i]) << i;
+      zeroed += gradient[0].cpu_diff()[i] == 0;
+    }
+    EXPECT_GT(zeroed, 0);
+  }
+}
+
+// Blobs near INT_MAX elements: 64-bit offsets and loop counters (a 32-bit
+// grid-stride loop would overflow here). Needs 8.6 GB of device memory per
+// float blob; skipped, with the reason, where there is not enough.
+bool EnoughDeviceMemory(size_t bytes) {
+  size_t free_bytes = 0, total_bytes = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (free_bytes >= bytes + (size_t(1) << 30)) return true;
+  std::cout << "[  SKIPPED ] needs " << ((bytes >> 30) + 1)
+            << " GiB of free device memory, " << (free_bytes >> 30)
+            << " GiB free" << std::endl;
+  return false;
+}
+
+TYPED_TEST(BlankSquareLayerGPUTest, TestLargeCount) {
+  typedef TypeParam Dtype;
+  // 2 x 1 x 32768 x 32767 = 2,147,418,112 elements, 65,535 below INT_MAX.
+  const vector<int> shape{2, 1, 32768, 32767};
+  const size_t count = size_t(2) * 32768 * 32767;
+  for (int in_place = 0; in_place < 2; ++in_place) {
+    if (!EnoughDeviceMemory((in_place ? 1 : 2) * count * sizeof(Dtype))) {
+      return;
+    }
+    // Every byte 0x3f: upstream's caffe_gpu_set counts in int and cannot
+    // fill a blob this large.
+    Blob<Dtype> data(shape), out;
+    CUDA_CHECK(cudaMemset(data.mutable_gpu_data(), 0x3f,
+                          count * sizeof(Dtype)));
+    Dtype input_value;
+    std::memset(&input_value, 0x3f, sizeof(input_value));
+    LayerParameter param;
+    param.set_name("occlude");
+    BlankSquareParameter* blank = param.mutable_blank_square_param();
+    blank->set_fill_value(-1);
+    blank->set_offset_h(16383);  // rows 16383..32766 of 32768
+    blank->set_offset_w(16384);  // columns 16384..32766 of 32767
+    vector<Blob<Dtype>*> bottom(1, &data), top(1, in_place ? &data : &out);
+    BlankSquareLayer<Dtype> layer(param);
+    layer.SetUp(bottom, top);
+    layer.Forward(bottom, top);
+    // Rows around the square's top and bottom edges of the last image.
+    const int width = 32767;
+    vector<Dtype> row(width);
+    for (int y : {16382, 16383, 32766, 32767}) {
+      const size_t offset = (size_t(32768) + y) * width;
+      CUDA_CHECK(cudaMemcpy(row.data(), top[0]->gpu_data() + offset,
+          width * sizeof(Dtype), cudaMemcpyDeviceToHost));
+      for (int x = 0; x < width; ++x) {
+        const bool blank_pixel = y >= 16383 && y <= 32766 && x >= 16384;
+        ASSERT_EQ(blank_pixel ? Dtype(-1) : input_value, row[x])
+            << "row " << y << ", column " << x << ", in_place " << in_place;
       }
     }
   }

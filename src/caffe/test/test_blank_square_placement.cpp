@@ -75,9 +75,11 @@ class BlankSquarePlacementTest : public MultiDeviceTest<TypeParam> {
     const size_t e = sizeof(Dtype);
     // Byte offsets of bottom data, bottom diff, top data, top diff:
     // 4K-aliased, glibc's mmap chunks, misaligned by elements, staggered.
+    // Misaligned alike ({e, e, e, e}): the GPU's vector kernels start each
+    // row with a head of single elements; unalike: single elements only.
     const size_t placements[][4] = {
         {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, 5 * e, 7 * e},
-        {0, 1088, 2176, 3264}};
+        {e, e, e, e}, {0, 1088, 2176, 3264}};
     for (const size_t* offsets : placements) {
       const vector<Dtype> result = Run(in_place, offsets);
       ASSERT_EQ(expected.size(), result.size());
