@@ -1,6 +1,7 @@
 #include <vector>
 
 #include "caffe/layers/euclidean_loss_layer.hpp"
+#include "caffe/util/simd_clones.hpp"
 #include "caffe/util/streaming_store.hpp"
 
 namespace caffe {
@@ -20,14 +21,6 @@ void EuclideanLossLayer<Dtype>::Reshape(
 }
 
 namespace {
-
-// On x86-64 with GCC each hot loop also gets an AVX2/FMA clone, picked at
-// load time by the CPU it runs on; the default clone runs everywhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CAFFE_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CAFFE_SIMD_CLONES
-#endif
 
 // Sum of (a - b)^2 in double, in 8 independent lanes (vectorisable, and the
 // same order on every run).
