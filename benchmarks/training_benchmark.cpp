@@ -24,6 +24,7 @@
 
 #include "google/protobuf/text_format.h"
 
+#include "benchmark_util.hpp"
 #include "caffe/caffe.hpp"
 #include "caffe/util/math_functions.hpp"
 #include "caffe/util/upgrade_proto.hpp"
@@ -455,21 +456,6 @@ void RunCase(const NetCase& c, const Options& options) {
   PrintLayerTimes(solver->net().get(), std::min(schedule.iters, 50), gpu);
 }
 
-std::string DeviceName(bool gpu) {
-#ifndef CPU_ONLY
-  if (gpu) {
-    int device = 0;
-    cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-    return std::string("GPU ") + prop.name;
-  }
-#endif
-  const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
-  return std::string("CPU (OPENBLAS_NUM_THREADS=") +
-         (threads ? threads : "unset") + ")";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -483,7 +469,7 @@ int main(int argc, char** argv) {
   Caffe::set_random_seed(1701);
   std::printf("Training benchmark: SGD iterations (forward, backward, "
               "update), float, synthetic input; %s\n",
-              DeviceName(options.gpu).c_str());
+              bench::DeviceName(bench::Options{options.gpu}).c_str());
   for (const NetCase& c : {LeNet(), ResNet()}) {
     if (options.net.empty() || options.net == c.name) RunCase(c, options);
   }

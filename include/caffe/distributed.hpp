@@ -34,6 +34,7 @@ class Job {
   int size() const { return size_; }
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
+  double timeout_s() const { return timeout_s_; }
 
   // `node_gpus` lists a node's GPUs; the ranks on that node share them out
   // in order (mpirun -np 4 ... --gpu 0,1,2,3: local rank i gets GPU i).

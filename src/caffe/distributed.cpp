@@ -132,9 +132,10 @@ std::string Ranks(const std::vector<int>& ranks) {
 // A rank that waited `waited` seconds ends the job, saying which ranks did
 // not arrive. The ranks that are waiting too poll in Wait() and answer; a
 // rank that is computing (or hung, or stuck in a Python layer) does not.
-[[noreturn]] void EndStuckJob(int rank, int size, double timeout_s,
-                              const std::string& what, int64_t step,
-                              double waited) {
+[[noreturn]] void EndStuckJob(const Job& job, const std::string& what,
+                              int64_t step, double waited) {
+  const int rank = job.rank(), size = job.size();
+  const double timeout_s = job.timeout_s();
   std::vector<int64_t> answers(size, kNoAnswer);
   std::vector<MPI_Request> requests;
   const int question = 0;
@@ -190,7 +191,7 @@ std::string Ranks(const std::vector<int>& ranks) {
 
 // Completes `requests`, answering peers meanwhile; past the job's timeout
 // ends the job (see EndStuckJob).
-void Wait(const Job& job, double timeout_s, std::vector<MPI_Request>* requests,
+void Wait(const Job& job, std::vector<MPI_Request>* requests,
           const std::string& what, int64_t step) {
   const auto start = std::chrono::steady_clock::now();
   for (int polls = 0;; ++polls) {
@@ -205,8 +206,8 @@ void Wait(const Job& job, double timeout_s, std::vector<MPI_Request>* requests,
     if (polls % 64) continue;
     AnswerPeers(step);
     const double waited = SecondsSince(start);
-    if (timeout_s > 0 && waited > timeout_s) {
-      EndStuckJob(job.rank(), job.size(), timeout_s, what, step, waited);
+    if (job.timeout_s() > 0 && waited > job.timeout_s()) {
+      EndStuckJob(job, what, step, waited);
     }
   }
 }
@@ -313,9 +314,9 @@ std::string Difference(const int64_t* mine, const int64_t* root, int r) {
 template <typename Dtype>
 class RankSync : public Solver<Dtype>::Callback {
  public:
-  RankSync(const Job& job, double timeout_s, Solver<Dtype>* solver,
+  RankSync(const Job& job, Solver<Dtype>* solver,
            ActionCallback local_action, bool reduce_gradients)
-      : job_(job), timeout_s_(timeout_s), solver_(solver),
+      : job_(job), solver_(solver),
         local_action_(local_action), reduce_gradients_(reduce_gradients),
         agreed_(SolverAction::NONE) {
     if (reduce_gradients_) Pack();
@@ -326,7 +327,7 @@ class RankSync : public Solver<Dtype>::Callback {
   void BroadcastWeights() {
     std::vector<MPI_Request> requests;
     PostBroadcast(data_->mutable_cpu_data(), count_ * sizeof(Dtype), &requests);
-    Wait(job_, timeout_s_, &requests, "rank 0's initial weights", solver_->iter());
+    Wait(job_, &requests, "rank 0's initial weights", solver_->iter());
   }
 
  protected:
@@ -347,7 +348,7 @@ class RankSync : public Solver<Dtype>::Callback {
     requests.emplace_back();
     MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, &requested, 1, MPI_INT, MPI_BOR,
                              MPI_COMM_WORLD, &requests.back()));
-    Wait(job_, timeout_s_, &requests, "the gradient all-reduce", solver_->iter());
+    Wait(job_, &requests, "the gradient all-reduce", solver_->iter());
     if (diff) caffe_scal(static_cast<int>(count_), Dtype(1) / job_.size(), diff);
     agreed_ = (requested & (1 << SolverAction::STOP)) ? SolverAction::STOP
         : (requested & (1 << SolverAction::SNAPSHOT)) ? SolverAction::SNAPSHOT
@@ -388,7 +389,6 @@ class RankSync : public Solver<Dtype>::Callback {
   }
 
   const Job& job_;
-  const double timeout_s_;
   Solver<Dtype>* solver_;
   ActionCallback local_action_;
   const bool reduce_gradients_;
@@ -469,7 +469,7 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
   std::vector<MPI_Request> requests(1);
   MPI_CHECK(MPI_Iallgather(mine.data(), kFields, MPI_INT64_T, all.data(), kFields,
                            MPI_INT64_T, MPI_COMM_WORLD, &requests[0]));
-  Wait(*this, timeout_s_, &requests, "the other ranks' nets", solver->iter());
+  Wait(*this, &requests, "the other ranks' nets", solver->iter());
   std::string differences;
   for (int r = 1; r < size_; ++r) {
     const std::string d = Difference(&all[r * kFields], &all[0], r);
@@ -486,7 +486,7 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
   }
 
   if (gpus.empty()) {
-    RankSync<Dtype> sync(*this, timeout_s_, solver.get(), action, true);
+    RankSync<Dtype> sync(*this, solver.get(), action, true);
     sync.BroadcastWeights();
     Solve(*this, solver.get());
     return 0;
@@ -498,7 +498,7 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
   if (rank_ == 0) uid = NCCL<Dtype>::new_uid();
   requests.resize(0);
   PostBroadcast(&uid[0], uid.size(), &requests);
-  Wait(*this, timeout_s_, &requests, "rank 0's NCCL id", solver->iter());
+  Wait(*this, &requests, "rank 0's NCCL id", solver->iter());
   if (gpus.size() > 1) {
     // Only this thread's solver hears the agreed requests; its GPU threads'
     // solvers would wait for it in NCCL if it stopped alone (as in
@@ -512,7 +512,7 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
       return SolverAction::NONE;
     };
   }
-  RankSync<Dtype> sync(*this, timeout_s_, solver.get(), action, false);
+  RankSync<Dtype> sync(*this, solver.get(), action, false);
   if (gpus.size() == 1) {
     NCCL<Dtype> nccl(solver, uid);
     solver->add_callback(&nccl);
