@@ -51,3 +51,17 @@ def pytest_collection_modifyitems(config, items):
             if item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reason))
                 break
+
+
+@pytest.fixture(scope='session', autouse=True)
+def temporary_directory(tmp_path_factory):
+    """The caffe CLI runs the tests start write glog files (and upstream's
+    code temporary directories) into $TMPDIR and leave them: point it at
+    pytest's own temporary directory, which pytest prunes."""
+    previous = os.environ.get('TMPDIR')
+    os.environ['TMPDIR'] = str(tmp_path_factory.mktemp('tmpdir'))
+    yield
+    if previous is None:
+        del os.environ['TMPDIR']
+    else:
+        os.environ['TMPDIR'] = previous

@@ -6,8 +6,11 @@
 // ran before it: upstream's MultiDeviceTest sets the mode and never restores
 // it, and Caffe's state is per thread, so a GPU case would otherwise leave
 // the next CPU case computing its expectations on the GPU.
+#include <stdlib.h>
+
 #include <string>
 
+#include "boost/filesystem.hpp"
 #include "caffe/caffe.hpp"
 #include "caffe/test/test_caffe_main.hpp"
 
@@ -80,9 +83,34 @@ class ResetGlobalState : public ::testing::EmptyTestEventListener {
   }
 };
 
+// Upstream's cases make temporary directories (MakeTempDir) and never remove
+// them, and glog writes a file per run into the temporary directory: tens of
+// thousands of entries in /tmp after a few days of test runs. Everything a
+// run leaves goes into one directory of its own, removed when the run ends.
+class RunTempDir {
+ public:
+  RunTempDir() {
+    const char* parent = getenv("TMPDIR");
+    std::string pattern = std::string(parent && *parent ? parent : "/tmp") +
+                          "/caffe_gtest.XXXXXX";
+    if (mkdtemp(&pattern[0])) {
+      path_ = pattern;
+      setenv("TMPDIR", path_.c_str(), 1);
+    }
+  }
+  ~RunTempDir() {
+    boost::system::error_code ignored;
+    if (!path_.empty()) boost::filesystem::remove_all(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  RunTempDir temp_dir;  // before glog picks its directory
   ::testing::InitGoogleTest(&argc, argv);
   caffe::GlobalInit(&argc, &argv);
 #ifndef CPU_ONLY
