@@ -106,6 +106,7 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
   BlankSquareSampler sampler_ = BlankSquareSampler();
   bool occluded_ = false;
   int num_ = 0, channels_ = 0, height_ = 0, width_ = 0;
+  vector<int> sized_for_;  // the bottom shape the members above describe
   Blob<int> corners_;  // on the GPU, each image's square (x, y), or -1
   int batch_x_ = -1, batch_y_ = -1;  // the batch's square, or -1
   /// Whether the squares above are this forward pass's (Forward_gpu drew

@@ -312,6 +312,29 @@ class BlankSquareLayerTest : public MultiDeviceTest<TypeParam> {
     return AssertionSuccess();
   }
 
+  // One layer, its input reshaped between passes (as Layer::Forward
+  // reshapes before every pass): each pass's squares fit that pass's shape.
+  AssertionResult FollowsReshapesBetweenPasses() {
+    struct Case { vector<int> shape; int h, w; };
+    const Case cases[] = {{{4, 3, 28, 28}, 14, 14}, {{2, 2, 27, 13}, 13, 6},
+                          {{6, 1, 10, 10}, 5, 5}, {{6, 1, 10, 10}, 5, 5},
+                          {{4, 3, 28, 28}, 14, 14}};
+    blank()->set_per_sample(true);
+    shared_ptr<Layer<Dtype> > layer;
+    for (const Case& c : cases) {
+      Reshape(c.shape);
+      if (!layer) layer = MakeLayer();
+      layer->Forward(bottom_, top_);
+      FAIL_CHECK_UNLESS(out_.shape() == in_.shape())
+          << "top " << out_.shape_string() << " after bottom "
+          << in_.shape_string();
+      vector<Rect> rects;
+      AssertionResult found = Squares(c.h, c.w, kEveryImage, &rects);
+      if (!found) return found << " (shape " << in_.shape_string() << ")";
+    }
+    return AssertionSuccess();
+  }
+
   AssertionResult PerSampleSquaresDiffer() {
     Reshape(vector<int>{64, 1, 28, 28});
     blank()->set_per_sample(true);
@@ -603,6 +626,10 @@ TYPED_TEST(BlankSquareLayerTest, TestOneSquareForTheBatchByDefault) {
 
 TYPED_TEST(BlankSquareLayerTest, TestSizesForRatiosAndOddShapes) {
   EXPECT_TRUE(this->SizesForRatiosAndOddShapes());
+}
+
+TYPED_TEST(BlankSquareLayerTest, TestFollowsReshapesBetweenPasses) {
+  EXPECT_TRUE(this->FollowsReshapesBetweenPasses());
 }
 
 TYPED_TEST(BlankSquareLayerTest, TestPerSampleSquaresDiffer) {
