@@ -35,3 +35,27 @@ caffe_add_benchmark(host_memory_benchmark)
 caffe_add_benchmark(training_benchmark)
 target_compile_definitions(training_benchmark PRIVATE
   CAFFE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Smoke runs, CTest label "benchmark": every benchmark runs once through with
+# the shortest sampling and must exit 0 (a failed CHECK aborts, a Python
+# error exits 1). They check that the benchmarks still run, not what they
+# measure: scripts/benchmark measures.
+if(BUILD_TESTING)
+  set(benchmark_environment
+    "OPENBLAS_NUM_THREADS=1;GLOG_minloglevel=2;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};PYTHONPATH=${CMAKE_BINARY_DIR}/python")
+  foreach(name euclidean_loss_benchmark blank_square_benchmark host_memory_benchmark
+               training_benchmark)
+    add_test(NAME benchmark.${name} COMMAND ${name} --min-time 0.001
+      WORKING_DIRECTORY "${merged}")
+    set_tests_properties(benchmark.${name} PROPERTIES LABELS benchmark TIMEOUT 600
+      ENVIRONMENT "${benchmark_environment}")
+  endforeach()
+  if(BUILD_python)
+    add_test(NAME benchmark.pycaffe_session
+      COMMAND "${Python3_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/benchmarks/pycaffe_session_benchmark.py"
+              --processes 1 --calls 2
+      WORKING_DIRECTORY "${merged}")
+    set_tests_properties(benchmark.pycaffe_session PROPERTIES LABELS benchmark
+      TIMEOUT 600 ENVIRONMENT "${benchmark_environment}")
+  endif()
+endif()
