@@ -57,5 +57,12 @@ if(BUILD_TESTING)
       WORKING_DIRECTORY "${merged}")
     set_tests_properties(benchmark.pycaffe_session PROPERTIES LABELS benchmark
       TIMEOUT 600 ENVIRONMENT "${benchmark_environment}")
+    # Skips itself, saying why, without mpirun or USE_MPI.
+    add_test(NAME benchmark.mpi_training
+      COMMAND "${Python3_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/benchmarks/mpi_training_benchmark.py"
+              --iters 45
+      WORKING_DIRECTORY "${merged}")
+    set_tests_properties(benchmark.mpi_training PROPERTIES LABELS benchmark
+      TIMEOUT 600 ENVIRONMENT "${benchmark_environment}")
   endif()
 endif()
