@@ -86,7 +86,9 @@ def test_caffe_train_runs_python_layer_with_pycaffes_interpreter(tmp_path):
     # activated environment nor $CAFFE_PYTHON may choose another.
     env = {k: v for k, v in os.environ.items() if k not in ('VIRTUAL_ENV', 'CAFFE_PYTHON')}
     pycaffe_dir = os.path.dirname(os.path.dirname(caffe.__file__))
-    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), pycaffe_dir])
+    # What was on PYTHONPATH stays after ours (numpy may live there).
+    env['PYTHONPATH'] = os.pathsep.join(
+        [str(tmp_path), pycaffe_dir] + [p for p in [os.environ.get('PYTHONPATH')] if p])
     env['GLOG_logtostderr'] = '1'
     result = subprocess.run([caffe_binary(), 'train', '--solver', str(solver)],
                             env=env, capture_output=True, text=True, timeout=120)

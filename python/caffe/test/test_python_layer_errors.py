@@ -71,9 +71,10 @@ def caffe_train(folder, net):
     solver = folder / 'solver.prototxt'
     solver.write_text(f'net: "{net}"\nbase_lr: 0.1\nmax_iter: 2\nsolver_mode: CPU\n'
                       'snapshot_after_train: false\n')
-    env = dict(os.environ, GLOG_logtostderr='1',
-               PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
-                                           os.path.dirname(os.path.dirname(caffe.__file__))]))
+    # What was on PYTHONPATH stays after ours (numpy and pytest may live there).
+    path = [os.path.dirname(__file__), os.path.dirname(os.path.dirname(caffe.__file__))]
+    env = dict(os.environ, GLOG_logtostderr='1', PYTHONPATH=os.pathsep.join(
+        path + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     return subprocess.run([caffe_bin, 'train', '--solver', str(solver)], env=env,
                           capture_output=True, text=True, timeout=120)
 
