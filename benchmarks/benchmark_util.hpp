@@ -31,17 +31,36 @@ struct Options {
   int Rounds() const { return gpu ? 1 : 3; }
 };
 
-// Parses the benchmark's options, starts Caffe (logging; gflags sees only
-// the program name) and selects the device.
-inline Options Init(int argc, char** argv) {
+// An option of one benchmark's own, with a value: {"--net", &net, "NAME"}.
+struct ExtraOption {
+  const char* flag;
+  std::string* value;
+  const char* placeholder;
+};
+
+// Parses the benchmark's options (--gpu, --min-time and its own), starts
+// Caffe (logging; gflags sees only the program name) and selects the device.
+inline Options Init(int argc, char** argv,
+                    const std::vector<ExtraOption>& extra = {}) {
   Options options;
   for (int i = 1; i < argc; ++i) {
+    const ExtraOption* own = NULL;
+    for (const ExtraOption& option : extra) {
+      if (!std::strcmp(argv[i], option.flag)) own = &option;
+    }
     if (!std::strcmp(argv[i], "--gpu")) {
       options.gpu = true;
     } else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) {
       options.min_time = std::atof(argv[++i]);
+    } else if (own && i + 1 < argc) {
+      *own->value = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--gpu] [--min-time SECONDS]\n", argv[0]);
+      std::string usage = std::string("usage: ") + argv[0] +
+                          " [--gpu] [--min-time SECONDS]";
+      for (const ExtraOption& option : extra) {
+        usage += std::string(" [") + option.flag + " " + option.placeholder + "]";
+      }
+      std::fprintf(stderr, "%s\n", usage.c_str());
       std::exit(2);
     }
   }

@@ -41,30 +41,6 @@ using caffe::NetParameter;
 using caffe::Solver;
 using caffe::SolverParameter;
 
-struct Options {
-  bool gpu = false;
-  double min_time = 0.3;  // seconds per round, at least
-  std::string net;  // empty: all
-};
-
-Options ParseOptions(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--gpu")) {
-      options.gpu = true;
-    } else if (!std::strcmp(argv[i], "--min-time") && i + 1 < argc) {
-      options.min_time = std::atof(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--net") && i + 1 < argc) {
-      options.net = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--gpu] [--min-time SECONDS] "
-                   "[--net lenet|resnet]\n", argv[0]);
-      std::exit(2);
-    }
-  }
-  return options;
-}
-
 // Times what fn does to the device (GPU: CUDA events on the default stream,
 // where Caffe works) or the host (CPU: steady clock), in milliseconds.
 template <typename Fn>
@@ -270,7 +246,7 @@ std::vector<double> TimeCaffe(Solver<float>* solver, const Schedule& s,
 
 // How long a round takes: iterations enough for min_time, measured after
 // a warm-up (which is where cuDNN chooses its algorithms).
-Schedule Plan(Solver<float>* solver, const Options& options) {
+Schedule Plan(Solver<float>* solver, const bench::Options& options) {
   Schedule s;
   s.warmup = options.gpu ? 20 : 2;
   solver->Step(s.warmup);
@@ -401,7 +377,7 @@ void PrintLayerTimes(Net<float>* net, int iters, bool gpu) {
               total_backward);
 }
 
-void RunCase(const NetCase& c, const Options& options) {
+void RunCase(const NetCase& c, const bench::Options& options) {
   std::printf("\n%s\n", c.title.c_str());
   const bool gpu = options.gpu;
   Schedule schedule;
@@ -459,19 +435,14 @@ void RunCase(const NetCase& c, const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = ParseOptions(argc, argv);
-  int program_only = 1;
-  caffe::GlobalInit(&program_only, &argv);
-#ifdef CPU_ONLY
-  CHECK(!options.gpu) << "--gpu: this build is CPU-only";
-#endif
-  Caffe::set_mode(options.gpu ? Caffe::GPU : Caffe::CPU);
-  Caffe::set_random_seed(1701);
+  std::string net;  // empty: all
+  const bench::Options options =
+      bench::Init(argc, argv, {{"--net", &net, "lenet|resnet"}});
   std::printf("Training benchmark: SGD iterations (forward, backward, "
               "update), float, synthetic input; %s\n",
-              bench::DeviceName(bench::Options{options.gpu}).c_str());
+              bench::DeviceName(options).c_str());
   for (const NetCase& c : {LeNet(), ResNet()}) {
-    if (options.net.empty() || options.net == c.name) RunCase(c, options);
+    if (net.empty() || net == c.name) RunCase(c, options);
   }
   return 0;
 }
