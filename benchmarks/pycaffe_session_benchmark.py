@@ -17,6 +17,7 @@ Usage: python benchmarks/pycaffe_session_benchmark.py [--gpu] [--calls N] [--pro
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,10 @@ def make_net(text):
         os.unlink(f.name)
 
 
+def shape_name(shape):
+    return 'x'.join(map(str, shape))
+
+
 def dims(shape):
     return ' '.join(f'dim: {d}' for d in shape)
 
@@ -105,12 +110,6 @@ class Session:
 
 def fastest(seconds):
     return min(seconds)
-
-
-def median(values):
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def time_calls(nets, call, session, calls):
@@ -139,7 +138,7 @@ def ratio_line(a_name, b_name, runs, a_key, b_key, target=None):
     range, and the target's verdict on the median with the processes that
     met it."""
     ratios = [run[b_key] / run[a_key] for run in runs]
-    middle = median(ratios)
+    middle = statistics.median(ratios)
     if middle >= 1:
         line = f'{a_name} is {middle:.2f}x faster than {b_name}'
     else:
@@ -186,8 +185,8 @@ def measure_euclidean_loss(args):
 
 
 def report_euclidean_loss(args, runs):
-    t = {key: median([run[key] for run in runs]) for key in runs[0]}
-    print(f'EuclideanLoss {"x".join(map(str, EUCLIDEAN_SHAPE))} float, fastest of '
+    t = {key: statistics.median([run[key] for run in runs]) for key in runs[0]}
+    print(f'EuclideanLoss {shape_name(EUCLIDEAN_SHAPE)} float, fastest of '
           f'{args.calls} calls, NumPy work between calls; times in ms'
           + (f', medians over {len(runs)} processes' if len(runs) > 1 else ''))
     print(f'  native backward, net built before any large NumPy free: '
@@ -235,8 +234,8 @@ def measure_blank_square(args, shape):
 
 
 def report_blank_square(args, runs, shape, target):
-    t = {key: median([run[key] for run in runs]) for key in runs[0]}
-    print(f'BlankSquare in place {"x".join(map(str, shape))} float, ratio 0.5, '
+    t = {key: statistics.median([run[key] for run in runs]) for key in runs[0]}
+    print(f'BlankSquare in place {shape_name(shape)} float, ratio 0.5, '
           f'fastest of {args.calls} calls, NumPy work between calls; times in us'
           + (f', medians over {len(runs)} processes' if len(runs) > 1 else ''))
     print(f'  forward: native {1e6 * t["native"]:.1f}, prototype {1e6 * t["prototype"]:.1f}; '
@@ -250,10 +249,6 @@ def report_blank_square(args, runs, shape, target):
               f'copy ({1e6 * t["copy"]:.0f} us; its bytes make 0.125), the prototype '
               f'{t["prototype"] / t["copy"]:.3f}')
     print(f'  {ratio_line("native forward+backward", "prototype forward", runs, "native_forward_backward", "prototype")}')
-
-
-def shape_name(shape):
-    return 'x'.join(map(str, shape))
 
 
 # Each case is measured in fresh processes (--processes): a process's first
