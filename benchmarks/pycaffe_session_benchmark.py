@@ -184,11 +184,17 @@ def measure_euclidean_loss(args):
             'native': both['native'], 'prototype': both['prototype']}
 
 
-def report_euclidean_loss(args, runs):
-    t = {key: statistics.median([run[key] for run in runs]) for key in runs[0]}
-    print(f'EuclideanLoss {shape_name(EUCLIDEAN_SHAPE)} float, fastest of '
-          f'{args.calls} calls, NumPy work between calls; times in ms'
+def report_header(title, unit, args, runs):
+    """Prints the case's title line; returns each time's median over runs."""
+    print(f'{title}, fastest of {args.calls} calls, NumPy work between calls; '
+          f'times in {unit}'
           + (f', medians over {len(runs)} processes' if len(runs) > 1 else ''))
+    return {key: statistics.median([run[key] for run in runs]) for key in runs[0]}
+
+
+def report_euclidean_loss(args, runs):
+    t = report_header(f'EuclideanLoss {shape_name(EUCLIDEAN_SHAPE)} float', 'ms',
+                      args, runs)
     print(f'  native backward, net built before any large NumPy free: '
           f'{1e3 * t["native_backward_before"]:8.2f}')
     print(f'  native backward, net built after NumPy freed large arrays: '
@@ -234,10 +240,8 @@ def measure_blank_square(args, shape):
 
 
 def report_blank_square(args, runs, shape, target):
-    t = {key: statistics.median([run[key] for run in runs]) for key in runs[0]}
-    print(f'BlankSquare in place {shape_name(shape)} float, ratio 0.5, '
-          f'fastest of {args.calls} calls, NumPy work between calls; times in us'
-          + (f', medians over {len(runs)} processes' if len(runs) > 1 else ''))
+    t = report_header(f'BlankSquare in place {shape_name(shape)} float, ratio 0.5', 'us',
+                      args, runs)
     print(f'  forward: native {1e6 * t["native"]:.1f}, prototype {1e6 * t["prototype"]:.1f}; '
           f'native forward+backward {1e6 * t["native_forward_backward"]:.1f}')
     print(f'  forward: {ratio_line("native", "prototype", runs, "native", "prototype", target)}')
