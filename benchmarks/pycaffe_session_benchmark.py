@@ -139,10 +139,7 @@ def ratio_line(a_name, b_name, runs, a_key, b_key, target=None):
     met it."""
     ratios = [run[b_key] / run[a_key] for run in runs]
     middle = statistics.median(ratios)
-    if middle >= 1:
-        line = f'{a_name} is {middle:.2f}x faster than {b_name}'
-    else:
-        line = f'{a_name} is {1 / middle:.2f}x slower than {b_name}'
+    line = compare(a_name, 1, b_name, middle)  # a takes 1 where b takes middle
     if len(runs) > 1:
         line += (f' (median of {len(runs)} processes; {min(ratios):.2f} to '
                  f'{max(ratios):.2f}x)')
