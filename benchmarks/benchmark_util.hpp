@@ -143,6 +143,19 @@ double EventSeconds(const Options& options, Function run) {
   return samples[samples.size() / 2];
 }
 
+/// How many distinct sets of `bytes` each span at least 4x the current
+/// device's L2 cache (at least 2): taking the next set on every call, no
+/// call finds in L2 what the last one left there.
+inline size_t SetsBeyondL2(size_t bytes) {
+  int device = 0, l2_bytes = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize,
+                                    device));
+  bytes = std::max<size_t>(bytes, 1);
+  return std::max<size_t>(2, (4 * static_cast<size_t>(l2_bytes) + bytes - 1) /
+                                 bytes);
+}
+
 /// The GPU memory roofline of moving `bytes` (read once, written once): a
 /// vectorised copy kernel, each call between the next of several distinct
 /// buffer pairs spanning at least 4x the L2 cache, so that every call
@@ -150,13 +163,8 @@ double EventSeconds(const Options& options, Function run) {
 class CopyRoofline {
  public:
   explicit CopyRoofline(size_t bytes) : bytes_(bytes), next_(0) {
-    int device = 0, l2_bytes = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize,
-                                      device));
     slot_ = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-    pairs_ = std::max<size_t>(2, (4 * static_cast<size_t>(l2_bytes) +
-                                  2 * slot_ - 1) / (2 * slot_));
+    pairs_ = SetsBeyondL2(2 * slot_);
     CUDA_CHECK(cudaMalloc(&arena_, 2 * pairs_ * slot_));
     CUDA_CHECK(cudaMemset(arena_, 0, 2 * pairs_ * slot_));
   }
@@ -175,6 +183,17 @@ class CopyRoofline {
   CopyRoofline& operator=(const CopyRoofline&);
 };
 #endif
+
+/// How many sets of blobs (of `bytes` each) a case takes in turn, one per
+/// call: on the GPU SetsBeyondL2, but at most 64 (small blobs then stay in
+/// L2, as they do between the layers of a net, and their cases are
+/// launch-bound anyway); on the CPU one.
+inline size_t BlobSets(const Options& options, size_t bytes) {
+#ifndef CPU_ONLY
+  if (options.gpu) return std::min<size_t>(64, SetsBeyondL2(bytes));
+#endif
+  return 1;
+}
 
 /// A target check, printed beside the measured ratio.
 inline const char* Verdict(bool met) { return met ? "met" : "NOT met"; }

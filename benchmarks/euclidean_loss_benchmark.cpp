@@ -6,7 +6,8 @@
 // both gradients) must. On the CPU every case runs under each allocation
 // pattern (benchmark_util.hpp), best and worst side by side. On the GPU the
 // three copies are one vectorised copy kernel of three blobs' bytes between
-// distinct buffers beyond the L2 cache (the HBM roofline), with the
+// distinct buffers beyond the L2 cache (the HBM roofline; each layer call
+// takes the next of several sets of inputs likewise), with the
 // empty-kernel launch floor beside them and the targets checked: <= 1.1x
 // the roofline at 10^7 elements, <= 15 us per forward+backward at 10^3.
 //
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,18 @@ const char kNative[] = "native";
 const char kPlain[] = "native, plain stores";
 const char kUpstream[] = "upstream";
 const char kPrototype[] = "prototype";
+
+// A call's blobs: the two inputs (uniform random) and the loss.
+struct Inputs {
+  Inputs(int num, int dim) : a(vector<int>{num, dim}), b(vector<int>{num, dim}) {
+    bench::FillUniform(&a);
+    bench::FillUniform(&b);
+    bottom = {&a, &b};
+    top = {&loss};
+  }
+  Blob<Dtype> a, b, loss;
+  vector<Blob<Dtype>*> bottom, top;
+};
 
 shared_ptr<Layer<Dtype> > MakeLayer(const string& which) {
   LayerParameter param = bench::PrototypeParameter("loss",
@@ -72,15 +86,18 @@ int main(int argc, char** argv) {
     // fastest of each.
     for (int round = 0; round < options.Rounds(); ++round)
     for (int placement : bench::Placements(options)) {
-      Blob<Dtype> a(vector<int>{num, count / num});
-      Blob<Dtype> b(vector<int>{num, count / num});
-      Blob<Dtype> loss, scratch(a.shape());
-      bench::FillUniform(&a);
-      bench::FillUniform(&b);
-      bench::PlacedHostMemory placed(placement, {a.data().get(),
-          b.data().get(), a.diff().get(), b.diff().get(),
-          scratch.data().get()});
-      vector<Blob<Dtype>*> bottom{&a, &b}, top{&loss};
+      // On the GPU each call takes the next of several sets of inputs that
+      // span at least 4x the L2 cache together (bench::BlobSets),
+      // as the roofline's buffers do.
+      const size_t sets = bench::BlobSets(options, 4 * sizeof(Dtype) * count);
+      vector<std::unique_ptr<Inputs> > inputs;
+      for (size_t s = 0; s < sets; ++s) {
+        inputs.emplace_back(new Inputs(num, count / num));
+      }
+      Blob<Dtype> scratch(inputs[0]->a.shape());
+      bench::PlacedHostMemory placed(placement, {inputs[0]->a.data().get(),
+          inputs[0]->b.data().get(), inputs[0]->a.diff().get(),
+          inputs[0]->b.diff().get(), scratch.data().get()});
       const vector<bool> down(2, true);
       if (options.gpu) {
 #ifndef CPU_ONLY
@@ -94,17 +111,22 @@ int main(int argc, char** argv) {
 #endif
       } else {
         table.Add(kCopies, placement, bench::Seconds(options, [&]() {
-          for (int k = 0; k < 3; ++k) bench::CopyBlob(options, a, &scratch);
+          for (int k = 0; k < 3; ++k) {
+            bench::CopyBlob(options, inputs[0]->a, &scratch);
+          }
         }));
       }
       for (const string& name : layers) {
         shared_ptr<Layer<Dtype> > layer = MakeLayer(name);
-        layer->SetUp(bottom, top);
+        layer->SetUp(inputs[0]->bottom, inputs[0]->top);
+        size_t next = 0;
         table.Add(name, placement, bench::Seconds(options, [&]() {
-          bench::MarkProducedOnDevice(options, bottom);
-          layer->Forward(bottom, top);
-          layer->Backward(top, down, bottom);
-          bench::ConsumeGradientsOnDevice(options, bottom);
+          const Inputs& in = *inputs[next];
+          next = (next + 1) % sets;
+          bench::MarkProducedOnDevice(options, in.bottom);
+          layer->Forward(in.bottom, in.top);
+          layer->Backward(in.top, down, in.bottom);
+          bench::ConsumeGradientsOnDevice(options, in.bottom);
         }));
       }
     }

@@ -245,7 +245,7 @@ std::vector<double> TimeCaffe(Solver<float>* solver, const Schedule& s,
 }
 
 // How long a round takes: iterations enough for min_time, measured after
-// a warm-up (which is where cuDNN chooses its algorithms).
+// a warm-up (cuDNN chose its algorithms before, when the net was built).
 Schedule Plan(Solver<float>* solver, const bench::Options& options) {
   Schedule s;
   s.warmup = options.gpu ? 20 : 2;

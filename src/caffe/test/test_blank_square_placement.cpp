@@ -75,11 +75,15 @@ class BlankSquarePlacementTest : public MultiDeviceTest<TypeParam> {
     const size_t e = sizeof(Dtype);
     // Byte offsets of bottom data, bottom diff, top data, top diff:
     // 4K-aliased, glibc's mmap chunks, misaligned by elements, staggered.
-    // Misaligned alike ({e, e, e, e}): the GPU's vector kernels start each
-    // row with a head of single elements; unalike: single elements only.
+    // The GPU copies bottom data to top data forward and top diff to bottom
+    // diff backward. Where both ends of a copy are misaligned alike mod 16
+    // ({e, e, e, e}, and {e, 3e, 5e, 7e}: 4 and 20, 28 and 12 bytes for
+    // float) its vector kernels start each row with a head of single
+    // elements; where they are not ({e, 2e, 0, 3e}: e to 0 forward, 3e to
+    // 2e backward, for float and double) it copies single elements only.
     const size_t placements[][4] = {
         {0, 0, 0, 0}, {16, 16, 16, 16}, {e, 3 * e, 5 * e, 7 * e},
-        {e, e, e, e}, {0, 1088, 2176, 3264}};
+        {e, 2 * e, 0, 3 * e}, {e, e, e, e}, {0, 1088, 2176, 3264}};
     for (const size_t* offsets : placements) {
       const vector<Dtype> result = Run(in_place, offsets);
       ASSERT_EQ(expected.size(), result.size());

@@ -54,9 +54,12 @@ struct Pass {
 };
 
 // Runs layer on a fixed random bottom with fixed random weights and top
-// gradient (the same for every layer of the same shapes).
+// gradient (the same for every layer of the same shapes). Without set_up the
+// layer must have been set up already, for a bottom of this shape.
+enum SetUpStep { kSetUp, kAlreadySetUp };
 template <typename Dtype>
-Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape) {
+Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape,
+                    SetUpStep set_up = kSetUp) {
   Caffe::set_random_seed(1701);
   Blob<Dtype> bottom(bottom_shape), top;
   FillerParameter filler_param;
@@ -64,7 +67,7 @@ Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape) {
   GaussianFiller<Dtype> filler(filler_param);
   filler.Fill(&bottom);
   const vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
-  layer->SetUp(bottoms, tops);
+  if (set_up == kSetUp) layer->SetUp(bottoms, tops);
   for (int i = 0; i < layer->blobs().size(); ++i) {
     filler.Fill(layer->blobs()[i].get());
     caffe_set(layer->blobs()[i]->count(), Dtype(0),
@@ -301,7 +304,8 @@ TYPED_TEST(CuDNNConvolutionPlanTest, WorkspaceLimitIsRespected) {
 }
 
 // A layer set up in CPU mode (a net built before set_mode_gpu) runs on the
-// GPU with cuDNN once the mode changes.
+// GPU with cuDNN once the mode changes: Forward's Reshape prepares the plan,
+// with no second SetUp.
 TYPED_TEST(CuDNNConvolutionPlanTest, LayerBuiltInCpuModeRunsOnGpu) {
   typedef TypeParam Dtype;
   const LayerParameter param = ConvolutionParam("Convolution", 4, 3, 1, 1, 1,
@@ -319,7 +323,7 @@ TYPED_TEST(CuDNNConvolutionPlanTest, LayerBuiltInCpuModeRunsOnGpu) {
   ASSERT_TRUE(cudnn != NULL);
   EXPECT_FALSE(cudnn->plan().prepared()) << "CPU mode prepared cuDNN";
   Caffe::set_mode(Caffe::GPU);
-  const Pass<Dtype> actual = RunPass(layer.get(), shape);
+  const Pass<Dtype> actual = RunPass(layer.get(), shape, kAlreadySetUp);
   EXPECT_TRUE(cudnn->plan().prepared());
   ExpectSamePass(expected, actual, this->tolerance());
 }

@@ -208,6 +208,9 @@ bool ConvolutionPlan<Dtype>::Prepare(const ConvolutionGeometry& g) {
         << choice_.MaxWorkspace() << "-byte workspace; using algorithms "
         << "that need none";
     key.workspace_limit = 0;
+    // Heuristics, not cudnnFind*: benchmarking allocates buffers of its own,
+    // which memory this short may not hold.
+    key.benchmark = false;
     choice_ = cache.Get(key, choose);
     CHECK(ReserveWorkspace(choice_.MaxWorkspace()))
         << "cuDNN convolution: no device memory even for "
