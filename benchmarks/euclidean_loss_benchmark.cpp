@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
     for (int round = 0; round < options.Rounds(); ++round)
     for (int placement : bench::Placements(options)) {
       // On the GPU each call takes the next of several sets of inputs that
-      // span at least 4x the L2 cache together (bench::BlobSets),
-      // as the roofline's buffers do.
+      // span at least 4x the L2 cache together (bench::BlobSets), as the
+      // roofline's buffers do.
       const size_t sets = bench::BlobSets(options, 4 * sizeof(Dtype) * count);
       vector<std::unique_ptr<Inputs> > inputs;
       for (size_t s = 0; s < sets; ++s) {
@@ -119,6 +119,11 @@ int main(int argc, char** argv) {
       for (const string& name : layers) {
         shared_ptr<Layer<Dtype> > layer = MakeLayer(name);
         layer->SetUp(inputs[0]->bottom, inputs[0]->top);
+        // SetUp gave set 0's loss its weight (its diff); the others take it.
+        for (const std::unique_ptr<Inputs>& in : inputs) {
+          in->loss.ReshapeLike(inputs[0]->loss);
+          in->loss.mutable_cpu_diff()[0] = inputs[0]->loss.cpu_diff()[0];
+        }
         size_t next = 0;
         table.Add(name, placement, bench::Seconds(options, [&]() {
           const Inputs& in = *inputs[next];
