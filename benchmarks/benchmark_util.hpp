@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <cblas.h>  // openblas_get_corename
+
 #include "caffe/blob.hpp"
 #include "caffe/common.hpp"
 #include "caffe/filler.hpp"
@@ -90,8 +92,14 @@ inline std::string DeviceName(const Options& options) {
     return std::string("GPU ") + prop.name;
   }
 #endif
+  // The kernels OpenBLAS runs, and whether the environment chose them: an
+  // inherited OPENBLAS_CORETYPE=Haswell made GEMMs 1.4x slower on an
+  // AVX-512 machine (docs/benchmarks.md, "Training against PyTorch").
   const char* threads = std::getenv("OPENBLAS_NUM_THREADS");
-  return std::string("CPU (OPENBLAS_NUM_THREADS=") + (threads ? threads : "unset") + ")";
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  return std::string("CPU (OPENBLAS_NUM_THREADS=") + (threads ? threads : "unset") +
+         ", OpenBLAS core " + openblas_get_corename() +
+         (forced && *forced ? " set by OPENBLAS_CORETYPE" : "") + ")";
 }
 
 #ifndef CPU_ONLY

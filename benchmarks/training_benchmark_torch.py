@@ -105,7 +105,9 @@ def main():
         if args.threads:
             torch.set_num_threads(args.threads)
         name = "CPU"
-        settings = f"{torch.get_num_threads()} threads"
+        capability = getattr(torch.backends.cpu, "get_cpu_capability",
+                             lambda: "unknown")()
+        settings = f"{torch.get_num_threads()} threads, {capability} kernels"
     print(f"DEVICE {name}")
     print(f"TORCH {torch.__version__} ({settings})")
 
