@@ -60,14 +60,16 @@ enum SetUpStep { kSetUp, kAlreadySetUp };
 template <typename Dtype>
 Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape,
                     SetUpStep set_up = kSetUp) {
-  Caffe::set_random_seed(1701);
   Blob<Dtype> bottom(bottom_shape), top;
+  const vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
+  if (set_up == kSetUp) layer->SetUp(bottoms, tops);
+  // Seeded after SetUp, whose weight fillers draw too: the same numbers
+  // whether or not this pass set the layer up.
+  Caffe::set_random_seed(1701);
   FillerParameter filler_param;
   filler_param.set_std(1);
   GaussianFiller<Dtype> filler(filler_param);
   filler.Fill(&bottom);
-  const vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
-  if (set_up == kSetUp) layer->SetUp(bottoms, tops);
   for (int i = 0; i < layer->blobs().size(); ++i) {
     filler.Fill(layer->blobs()[i].get());
     caffe_set(layer->blobs()[i]->count(), Dtype(0),
