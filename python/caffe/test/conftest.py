@@ -7,7 +7,8 @@ interpreter at a glog CHECK:
 - ``python_layer``: Python layers (``BUILD_python_layer=ON``);
 - ``lmdb``: LMDB databases (``USE_LMDB=ON``), known from the build folder
   CTest names in ``$CAFFE_BUILD``;
-- ``mpi``: training across processes (``USE_MPI=ON``), known the same way.
+- ``mpi``: training across processes (``USE_MPI=ON``), known the same way;
+- ``opencv``: image files (``USE_OPENCV=ON``, which the ImageData layer needs).
 """
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ def pytest_configure(config):
         '(BUILD_python_layer=ON)')
     config.addinivalue_line('markers', 'lmdb: needs Caffe built with LMDB (USE_LMDB=ON)')
     config.addinivalue_line('markers', 'mpi: needs Caffe built with MPI (USE_MPI=ON)')
+    config.addinivalue_line('markers', 'opencv: needs Caffe built with OpenCV (USE_OPENCV=ON)')
 
 
 def build_option(name):
@@ -44,6 +46,8 @@ def pytest_collection_modifyitems(config, items):
                                    '(BUILD_python_layer=OFF)')
     if build_option('USE_LMDB') == 'OFF':
         missing['lmdb'] = 'Caffe was built without LMDB (USE_LMDB=OFF)'
+    if 'ImageData' not in caffe.layer_type_list():
+        missing['opencv'] = 'Caffe was built without OpenCV (USE_OPENCV=OFF)'
     if build_option('USE_MPI') != 'ON':
         missing['mpi'] = 'Caffe was not built with MPI (USE_MPI=ON), or $CAFFE_BUILD is unset'
     for item in items:

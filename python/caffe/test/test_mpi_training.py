@@ -25,11 +25,17 @@ pytestmark = [pytest.mark.mpi, pytest.mark.lmdb]
 ITEMS = 512
 BATCH = 8  # per rank
 
+# The data layer: LMDB (Data) or a list of image files (ImageData).
+DATA = '''layer {{ name: "data" type: "Data" top: "data" top: "label"
+  transform_param {{ scale: 0.00390625 }}
+  data_param {{ source: "{source}" batch_size: {batch} backend: LMDB }} }}'''
+IMAGE_DATA = '''layer {{ name: "data" type: "ImageData" top: "data" top: "label"
+  transform_param {{ scale: 0.00390625 }}
+  image_data_param {{ source: "{source}" batch_size: {batch} is_color: false }} }}'''
+
 NET = '''
 name: "tiny"
-layer {{ name: "data" type: "Data" top: "data" top: "label"
-  transform_param {{ scale: 0.00390625 }}
-  data_param {{ source: "{db}" batch_size: {batch} backend: LMDB }} }}
+{data}
 {extra}
 layer {{ name: "conv" type: "Convolution" bottom: "data" top: "conv"
   convolution_param {{ num_output: {filters} kernel_size: 5 stride: 2
@@ -103,17 +109,23 @@ def build_file(*parts):
     return os.path.join(build, *parts)
 
 
-@pytest.fixture(scope='module')
-def db(tmp_path_factory):
-    """An LMDB of ITEMS 28x28 images; item i has i in pixels (0, 0) and (0, 1)
-    and a bar whose row encodes its label, so the net can learn."""
-    folder = tmp_path_factory.mktemp('mpi_data')
+def items():
+    """ITEMS 28x28 images and their labels; item i has i in pixels (0, 0) and
+    (0, 1) and a bar whose row encodes its label, so the net can learn."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, ITEMS).astype(np.uint8)
     images = (rng.random((ITEMS, 28, 28)) * 60).astype(np.uint8)
     for i, label in enumerate(labels):
         images[i, 4 + 2 * label:6 + 2 * label, 4:24] += 150
         images[i, 0, 0], images[i, 0, 1] = i % 256, i // 256
+    return images, labels
+
+
+@pytest.fixture(scope='module')
+def db(tmp_path_factory):
+    """The items in an LMDB, in order."""
+    folder = tmp_path_factory.mktemp('mpi_data')
+    images, labels = items()
     (folder / 'images').write_bytes(struct.pack('>iiii', 2051, ITEMS, 28, 28) +
                                     images.tobytes())
     (folder / 'labels').write_bytes(struct.pack('>ii', 2049, ITEMS) + labels.tobytes())
@@ -121,6 +133,20 @@ def db(tmp_path_factory):
                     str(folder / 'images'), str(folder / 'labels'), str(folder / 'db'),
                     '--backend=lmdb'], check=True, capture_output=True)
     return folder / 'db'
+
+
+@pytest.fixture(scope='module')
+def image_list(tmp_path_factory):
+    """The items as PGM files, listed in order for the ImageData layer."""
+    folder = tmp_path_factory.mktemp('mpi_images')
+    images, labels = items()
+    lines = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        path = folder / f'{i}.pgm'
+        path.write_bytes(b'P5 28 28 255\n' + image.tobytes())
+        lines.append(f'{path} {label}\n')
+    (folder / 'list.txt').write_text(''.join(lines))
+    return folder / 'list.txt'
 
 
 class Job:
@@ -135,7 +161,8 @@ class Job:
             probe = dict(probe, out=str(folder / 'seen'))
             extra = PROBE.format(config=json.dumps(probe))
         self.net = folder / f'{name}_net.prototxt'
-        self.net.write_text(NET.format(db=db, batch=batch, filters=filters, extra=extra))
+        data = (IMAGE_DATA if db.suffix == '.txt' else DATA).format(source=db, batch=batch)
+        self.net.write_text(NET.format(data=data, filters=filters, extra=extra))
         self.solver = folder / f'{name}_solver.prototxt'
         self.solver.write_text(SOLVER.format(net=self.net, iters=iters, snapshot=snapshot,
                                              prefix=self.prefix))
@@ -226,8 +253,10 @@ def test_two_ranks_train_as_one_process_on_their_union(db, tmp_path):
 
 
 @pytest.mark.python_layer
-def test_ranks_read_disjoint_shards_and_see_global_ranks(db, tmp_path):
-    job = Job(tmp_path, db, iters=6, probe={})
+@pytest.mark.parametrize('source', ['db', pytest.param('image_list', marks=pytest.mark.opencv)])
+def test_ranks_read_disjoint_shards_and_see_global_ranks(source, request, tmp_path):
+    """With an LMDB (Data) or an image list (ImageData, patches/0029)."""
+    job = Job(tmp_path, request.getfixturevalue(source), iters=6, probe={})
     result = mpirun(tmp_path, 3, job.command())
     assert result.returncode == 0, result.stderr[-4000:]
     seen = [job.seen(rank) for rank in range(3)]
