@@ -98,8 +98,9 @@ class BatchNormReferenceTest : public ::testing::Test {
       }
     }
 
-    Fill(top, -2, 2);  // the top diff (mutable_cpu_diff is filled below)
-    caffe_copy(top->count(), top->cpu_data(), top->mutable_cpu_diff());
+    Blob<Dtype> random_diff(shape);
+    Fill(&random_diff, -2, 2);
+    caffe_copy(top->count(), random_diff.cpu_data(), top->mutable_cpu_diff());
     const vector<Dtype> dy(top->cpu_diff(), top->cpu_diff() + top->count());
     layer.Backward(tops, vector<bool>(1, true), bottoms);
     for (int c = 0; c < channels; ++c) {
