@@ -67,4 +67,10 @@ if(BUILD_python)
       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
       ENVIRONMENT_MODIFICATION "PATH=path_list_prepend:${CMAKE_BINARY_DIR}/tools")
   endforeach()
+  # scripts/gpu-check, the one command a short GPU lease runs, against a
+  # fake of the recipe it drives (no GPU needed).
+  add_test(NAME scripts.gpu_check
+    COMMAND "${Python3_EXECUTABLE}" -m pytest -q -p no:cacheprovider
+            "${PROJECT_SOURCE_DIR}/scripts/tests/test_gpu_check.py")
+  set_tests_properties(scripts.gpu_check PROPERTIES LABELS python TIMEOUT 300)
 endif()
