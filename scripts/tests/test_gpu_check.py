@@ -24,13 +24,16 @@ for step in "$@"; do
   tool=${SANITIZE_TOOLS:-}
   name=$step; [ "$step" = sanitize ] && name=$tool
   mode=$(printenv "FAKE_${name^^}" || true)
-  echo "$step $tool ${GRAD_FILTER:-}" >> "$FAKE_CALLS"
+  echo "$step $tool ${GRAD_FILTER:-} ${NVIDIA_TF32_OVERRIDE:-}" >> "$FAKE_CALLS"
   [ "$mode" = sleep ] && sleep 300
   [ "$mode" = buildfail ] && { echo "error: the build failed"; exit 1; }
   rc=0; [ "$mode" = fail ] && rc=1
   case $step in
     build) echo "built" ;;
-    ours|fast|grad) echo "gtest $step: rc $rc, 7 ok" > "$OUT/gtest-$step.log"; cat "$OUT/gtest-$step.log" ;;
+    ours|fast|grad)
+      echo "gtest $step: rc $rc, 7 ok" > "$OUT/gtest-$step.log"
+      [ $rc = 0 ] || echo "[  FAILED  ] CuDNNConvolutionLayerTest/0.TestSimple$step, where TypeParam = float (3 ms)" >> "$OUT/gtest-$step.log"
+      cat "$OUT/gtest-$step.log" ;;
     layers|train) echo "$step table" > "$OUT/$step.log"; echo "$step: rc $rc" ;;
     sanitize)
       if [ "$mode" = refuse ]; then
@@ -73,6 +76,7 @@ def gpu_check(tmp_path, bundle, *steps, seconds=300, **fake):
 def test_everything_passes_and_few_files_come_back(tmp_path, bundle):
     result = gpu_check(tmp_path, bundle)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "== tf32: not needed" in result.summary
     for step in ("build", "ours", "layers", "train", "fast", "cudnn", "pycheck",
                  "memcheck", "pytest", "racecheck", "initcheck", "synccheck"):
         assert f"== {step}: passed" in result.summary
@@ -92,6 +96,17 @@ def test_a_failed_case_fails_the_check_and_is_named(tmp_path, bundle):
     assert "== ours: failed" in result.summary
     assert "== train: passed" in result.summary
     assert "failed: ours;" in result.summary
+
+
+def test_failed_cudnn_cases_run_again_without_tf32(tmp_path, bundle):
+    result = gpu_check(tmp_path, bundle, "fast", "tf32", fast="fail")
+    assert "== fast: failed" in result.summary
+    rerun = result.calls[-1].split()
+    assert rerun == ["grad", "CuDNNConvolutionLayerTest/0.TestSimplefast", "0"]
+    assert "== tf32: passed" in result.summary
+    with tarfile.open(tmp_path / "out" / "logs.tar.gz") as logs:
+        names = {Path(name).name for name in logs.getnames()}
+    assert {"gtest-fast.log", "gtest-tf32.log"} <= names
 
 
 def test_a_failed_build_stops_the_check(tmp_path, bundle):

@@ -25,8 +25,9 @@ size_t WorkspaceLimitBytes();
 // Chooses each operation's algorithm for these descriptors: the fastest
 // that succeeds and fits in workspace_limit_bytes, by cuDNN's heuristics
 // (cudnnGet*Algorithm_v7) or, with benchmark, by timing them all
-// (cudnnFind*Algorithm, which allocates its own buffers). When none fits,
-// the algorithm that needs no workspace. Each operation has its own
+// (cudnnFind*Algorithm, which allocates its own buffers; where it fails,
+// the heuristics). When none fits, the one that needs least workspace,
+// with a warning. Each operation has its own
 // convolution descriptor, because each may want another math type (tensor
 // cores or not): the chosen one is set on it (cudnnSetConvolutionMathType)
 // before its workspace is measured.

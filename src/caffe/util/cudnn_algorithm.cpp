@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "caffe/util/cudnn.hpp"
 
@@ -37,27 +39,147 @@ size_t WorkspaceLimitBytes() {
 
 namespace {
 
-// Perf results come sorted fastest first (expected speed for the
-// heuristics, measured time for Find); take the first usable one.
-template <typename Perf>
-const Perf* FirstThatFits(const Perf* perf, int count, size_t limit) {
-  for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit) {
-      return &perf[i];
+// The descriptors of one convolution, as each operation's calls take them.
+struct Descriptors {
+  cudnnHandle_t handle;
+  cudnnTensorDescriptor_t x;
+  cudnnFilterDescriptor_t w;
+  cudnnTensorDescriptor_t y;
+  cudnnConvolutionDescriptor_t conv;  // the operation's own
+};
+
+// Each operation's cuDNN entry points, so that one chooser serves all three.
+struct Forward {
+  typedef cudnnConvolutionFwdAlgoPerf_t Perf;
+  typedef cudnnConvolutionFwdAlgo_t Algo;
+  static const char* Name() { return "forward"; }
+  static int MaxCount(cudnnHandle_t handle) {
+    int count = 0;
+    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count));
+    return count;
+  }
+  static cudnnStatus_t Heuristics(const Descriptors& d, int requested,
+                                  int* count, Perf* perf) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(d.handle, d.x, d.w, d.conv,
+        d.y, requested, count, perf);
+  }
+  static cudnnStatus_t Find(const Descriptors& d, int requested, int* count,
+                            Perf* perf) {
+    return cudnnFindConvolutionForwardAlgorithm(d.handle, d.x, d.w, d.conv,
+        d.y, requested, count, perf);
+  }
+  static cudnnStatus_t Workspace(const Descriptors& d, Algo algo,
+                                 size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(d.handle, d.x, d.w, d.conv,
+        d.y, algo, bytes);
+  }
+};
+
+struct BackwardFilter {
+  typedef cudnnConvolutionBwdFilterAlgoPerf_t Perf;
+  typedef cudnnConvolutionBwdFilterAlgo_t Algo;
+  static const char* Name() { return "backward filter"; }
+  static int MaxCount(cudnnHandle_t handle) {
+    int count = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle,
+        &count));
+    return count;
+  }
+  static cudnnStatus_t Heuristics(const Descriptors& d, int requested,
+                                  int* count, Perf* perf) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(d.handle, d.x, d.y,
+        d.conv, d.w, requested, count, perf);
+  }
+  static cudnnStatus_t Find(const Descriptors& d, int requested, int* count,
+                            Perf* perf) {
+    return cudnnFindConvolutionBackwardFilterAlgorithm(d.handle, d.x, d.y,
+        d.conv, d.w, requested, count, perf);
+  }
+  static cudnnStatus_t Workspace(const Descriptors& d, Algo algo,
+                                 size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(d.handle, d.x, d.y,
+        d.conv, d.w, algo, bytes);
+  }
+};
+
+struct BackwardData {
+  typedef cudnnConvolutionBwdDataAlgoPerf_t Perf;
+  typedef cudnnConvolutionBwdDataAlgo_t Algo;
+  static const char* Name() { return "backward data"; }
+  static int MaxCount(cudnnHandle_t handle) {
+    int count = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle,
+        &count));
+    return count;
+  }
+  static cudnnStatus_t Heuristics(const Descriptors& d, int requested,
+                                  int* count, Perf* perf) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(d.handle, d.w, d.y,
+        d.conv, d.x, requested, count, perf);
+  }
+  static cudnnStatus_t Find(const Descriptors& d, int requested, int* count,
+                            Perf* perf) {
+    return cudnnFindConvolutionBackwardDataAlgorithm(d.handle, d.w, d.y,
+        d.conv, d.x, requested, count, perf);
+  }
+  static cudnnStatus_t Workspace(const Descriptors& d, Algo algo,
+                                 size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(d.handle, d.w, d.y,
+        d.conv, d.x, algo, bytes);
+  }
+};
+
+// Candidates come sorted fastest first (expected speed for the heuristics,
+// measured time for Find). The first whose workspace, asked of cuDNN with
+// its math type set, fits the limit wins; when none fits, the one that
+// needs least. The list is as long as cuDNN may make it (an algorithm can
+// be listed once per math type), so no candidate is cut off.
+template <typename Op>
+ConvolutionAlgorithmChoice::Operation Choose(const Descriptors& d,
+    size_t limit, bool benchmark) {
+  const int requested = Op::MaxCount(d.handle);
+  std::vector<typename Op::Perf> perf(std::max(requested, 1));
+  int count = 0;
+  if (benchmark) {
+    const cudnnStatus_t status = Op::Find(d, requested, &count, perf.data());
+    LOG_IF(WARNING, status != CUDNN_STATUS_SUCCESS)
+        << "cuDNN could not time its " << Op::Name() << " convolution "
+        << "algorithms (status " << status << "); using its heuristics";
+    if (status != CUDNN_STATUS_SUCCESS) count = 0;
+  }
+  if (count == 0) {
+    CUDNN_CHECK(Op::Heuristics(d, requested, &count, perf.data()));
+  }
+  ConvolutionAlgorithmChoice::Operation best, smallest;
+  bool found = false, fits = false;
+  for (int i = 0; i < count && !fits; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, perf[i].mathType));
+    size_t bytes = 0;
+    if (Op::Workspace(d, perf[i].algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    ConvolutionAlgorithmChoice::Operation candidate;
+    candidate.algorithm = perf[i].algo;
+    candidate.math_type = perf[i].mathType;
+    candidate.workspace = bytes;
+    if (!found || bytes < smallest.workspace) smallest = candidate;
+    found = true;
+    if (bytes <= limit) {
+      best = candidate;
+      fits = true;
     }
   }
-  return NULL;
-}
-
-template <typename Perf, typename Algo>
-void Pick(const Perf* perf, int count, size_t limit, Algo no_workspace,
-          cudnnConvolutionDescriptor_t conv,
-          ConvolutionAlgorithmChoice::Operation* op) {
-  const Perf* best = FirstThatFits(perf, count, limit);
-  op->algorithm = best ? best->algo : no_workspace;
-  op->math_type = best ? best->mathType : CUDNN_DEFAULT_MATH;
-  CUDNN_CHECK(cudnnSetConvolutionMathType(conv,
-      static_cast<cudnnMathType_t>(op->math_type)));
+  CHECK(found) << "cuDNN offers no " << Op::Name() << " algorithm for this "
+               << "convolution (" << count << " candidates, none usable)";
+  if (!fits) {
+    LOG(WARNING) << "No cuDNN " << Op::Name() << " convolution algorithm fits "
+                 << "the workspace limit of " << limit << " bytes; using one "
+                 << "that needs " << smallest.workspace
+                 << " (CAFFE_CUDNN_WORKSPACE_LIMIT_MB)";
+    best = smallest;
+  }
+  CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv,
+      static_cast<cudnnMathType_t>(best.math_type)));
+  return best;
 }
 
 }  // namespace
@@ -75,62 +197,12 @@ ConvolutionAlgorithmChoice ChooseAlgorithms(cudnnHandle_t handle,
     CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_DEFAULT_MATH));
   }
   ConvolutionAlgorithmChoice choice;
-  int count = 0;
-  {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    if (benchmark) {
-      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(handle, x, w, forward,
-          y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-    } else {
-      CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, x, w,
-          forward, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-    }
-    Pick(perf, count, workspace_limit_bytes,
-         CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, forward, &choice.forward);
-    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle, x, w, forward,
-        y, static_cast<cudnnConvolutionFwdAlgo_t>(choice.forward.algorithm),
-        &choice.forward.workspace));
-  }
-  {
-    cudnnConvolutionBwdFilterAlgoPerf_t
-        perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    if (benchmark) {
-      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle, x, y,
-          backward_filter, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
-          perf));
-    } else {
-      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, x, y,
-          backward_filter, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
-          perf));
-    }
-    Pick(perf, count, workspace_limit_bytes,
-         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, backward_filter,
-         &choice.backward_filter);
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, x, y,
-        backward_filter, w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(
-            choice.backward_filter.algorithm),
-        &choice.backward_filter.workspace));
-  }
-  {
-    cudnnConvolutionBwdDataAlgoPerf_t
-        perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    if (benchmark) {
-      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle, w, y,
-          backward_data, x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
-          perf));
-    } else {
-      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, w, y,
-          backward_data, x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
-          perf));
-    }
-    Pick(perf, count, workspace_limit_bytes,
-         CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, backward_data,
-         &choice.backward_data);
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, w, y,
-        backward_data, x, static_cast<cudnnConvolutionBwdDataAlgo_t>(
-            choice.backward_data.algorithm),
-        &choice.backward_data.workspace));
-  }
+  choice.forward = Choose<Forward>({handle, x, w, y, forward},
+                                   workspace_limit_bytes, benchmark);
+  choice.backward_filter = Choose<BackwardFilter>(
+      {handle, x, w, y, backward_filter}, workspace_limit_bytes, benchmark);
+  choice.backward_data = Choose<BackwardData>({handle, x, w, y, backward_data},
+                                              workspace_limit_bytes, benchmark);
   return choice;
 }
 

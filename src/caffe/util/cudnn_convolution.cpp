@@ -23,11 +23,16 @@ class ThreadResources {
  public:
   ~ThreadResources() {
     // Unchecked: at process exit the CUDA runtime may already be gone, and
-    // nothing can be done about a failure here anyway.
+    // nothing can be done about a failure here anyway. Each device's
+    // resources are freed with that device current.
+    int current = 0;
+    const bool runtime = cudaGetDevice(&current) == cudaSuccess;
     for (auto& entry : devices_) {
+      if (runtime) cudaSetDevice(entry.first);
       if (entry.second.workspace) cudaFree(entry.second.workspace);
       if (entry.second.handle) cudnnDestroy(entry.second.handle);
     }
+    if (runtime) cudaSetDevice(current);
   }
   DeviceResources& Current() {
     int device = 0;
