@@ -38,6 +38,8 @@ for step in "$@"; do
     sanitize)
       if [ "$mode" = refuse ]; then
         echo "========= Device not supported" > "$OUT/sanitize-$tool.log"; rc=1
+      elif [ "$mode" = absent ]; then
+        echo "sanitize: skipped, no compute-sanitizer (PATH or beside nvcc)"; continue
       else
         echo "ERROR SUMMARY: 0 errors" > "$OUT/sanitize-$tool.log"
       fi
@@ -116,10 +118,15 @@ def test_a_failed_build_stops_the_check(tmp_path, bundle):
     assert [call.split()[0] for call in result.calls] == ["build"]
 
 
-def test_a_refused_sanitizer_skips_the_others(tmp_path, bundle):
+@pytest.mark.parametrize("sanitizer", ["refuse", "absent"])
+def test_a_refused_or_missing_sanitizer_skips_the_others(tmp_path, bundle, sanitizer):
     result = gpu_check(tmp_path, bundle, "memcheck", "racecheck", "pytest",
-                       memcheck="refuse")
-    assert "== racecheck: not run (compute-sanitizer refused the device)" in result.summary
+                       memcheck=sanitizer)
+    assert ("== memcheck: failed" if sanitizer == "refuse"
+            else "== memcheck: skipped") in result.summary
+    assert "== racecheck: not run (compute-sanitizer is missing or refused the device)" \
+        in result.summary
+    assert result.returncode == (1 if sanitizer == "refuse" else 0)
     assert "== pytest: passed" in result.summary
     assert [call.split()[0] for call in result.calls] == ["sanitize", "pytest"]
     assert result.files == ["logs.tar.gz", "summary.txt"]
