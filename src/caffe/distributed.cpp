@@ -499,19 +499,8 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
   requests.resize(0);
   PostBroadcast(&uid[0], uid.size(), &requests);
   Wait(*this, &requests, "rank 0's NCCL id", solver->iter());
-  if (gpus.size() > 1) {
-    // Only this thread's solver hears the agreed requests; its GPU threads'
-    // solvers would wait for it in NCCL if it stopped alone (as in
-    // upstream's single-process multi-GPU training). Snapshots are safe.
-    ActionCallback local = action;
-    action = [local]() {
-      const SolverAction::Enum request = local ? local() : SolverAction::NONE;
-      if (request != SolverAction::STOP) return request;
-      LOG(WARNING) << "Ignoring a stop request: with several GPUs per rank the "
-                   << "GPU threads cannot stop together. Ctrl-C on mpirun ends the job.";
-      return SolverAction::NONE;
-    };
-  }
+  // With several GPUs, NCCL::Run passes the requests agreed here on to the
+  // rank's GPU threads (patches/0033).
   RankSync<Dtype> sync(*this, solver.get(), action, false);
   if (gpus.size() == 1) {
     NCCL<Dtype> nccl(solver, uid);
