@@ -55,12 +55,13 @@ struct BlankSquareSampler {
  * is written. Backward passes the gradient outside the rectangle and zeroes
  * it inside. In TEST the layer is the identity unless apply_in_test is set.
  *
- * On the GPU the squares are drawn once per forward pass (a kernel of one
- * thread per image, or on the host for the batch's one square) and the
- * kernels read them (blank_square_kernels.hpp): in place they write only
- * the squares; out of place, one pass copies everything but the squares and
- * writes the fill value into them without reading what they cover; with
- * 16-byte vector accesses wherever the buffers' alignment allows.
+ * On the GPU each pass is one kernel (blank_square_kernels.hpp), whose
+ * threads draw the square of each image they work on once, with the CPU's
+ * generator (the batch's one square is drawn on the host): in place it
+ * writes only the squares; out of place it copies everything but the
+ * squares and writes the fill value into them without reading what they
+ * cover; with 16-byte vector accesses wherever the buffers' alignment
+ * allows.
  */
 template <typename Dtype>
 class BlankSquareLayer : public NeuronLayer<Dtype> {
@@ -90,10 +91,6 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
  private:
   /// Decides whether this forward pass occludes and keys its squares.
   void BeginForward();
-  /// Draws this forward pass's squares for the GPU kernels, once: each
-  /// image's corner into corners_ (per sample, by a kernel with the CPU's
-  /// generator) or the batch's one corner (batch_x_, batch_y_).
-  void PlaceSquaresGpu();
   /// dst = src with value in the squares (only the squares where in place).
   void BlankSquaresGpu(const Dtype* src, Dtype value, Dtype* dst);
   /// "BlankSquare layer '<name>'", for error messages.
@@ -107,11 +104,6 @@ class BlankSquareLayer : public NeuronLayer<Dtype> {
   bool occluded_ = false;
   int num_ = 0, channels_ = 0, height_ = 0, width_ = 0;
   vector<int> sized_for_;  // the bottom shape the members above describe
-  Blob<int> corners_;  // on the GPU, each image's square (x, y), or -1
-  int batch_x_ = -1, batch_y_ = -1;  // the batch's square, or -1
-  /// Whether the squares above are this forward pass's (Forward_gpu drew
-  /// them; a Forward_cpu before a Backward_gpu did not).
-  bool squares_on_gpu_ = false;
 };
 
 }  // namespace caffe

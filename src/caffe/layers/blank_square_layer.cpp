@@ -85,7 +85,6 @@ void BlankSquareLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
   sampler_.y_positions = height_ - sampler_.height + 1;
   sampler_.x_positions = width_ - sampler_.width + 1;
   sampler_.per_sample = param.per_sample();
-  corners_.Reshape(vector<int>{num_, 2});
   sampler_.fixed = param.has_offset_h();
   if (sampler_.fixed) {
     CHECK(param.offset_h() < static_cast<uint32_t>(sampler_.y_positions) &&
@@ -263,7 +262,6 @@ template <typename Dtype>
 void BlankSquareLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
     const vector<Blob<Dtype>*>& top) {
   BeginForward();
-  squares_on_gpu_ = false;
   const Dtype* src = bottom[0]->cpu_data();
   Dtype* dst = top[0]->mutable_cpu_data();
   if (!occluded_) {

@@ -16,36 +16,27 @@ using blank_square::LaunchShape;
 using blank_square::Shape;
 using blank_square::Thread;
 
-// One thread per image: the top-left corner of its square (x the column, y
-// the row), or x = -1 where the image is not occluded. The draws are made
-// once per forward pass, here, and read by every thread of the kernels.
-__global__ void PlaceSquares(const int num, const BlankSquareSampler sampler,
-    int2* corners) {
-  for (int64_t n = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       n < num; n += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    int y0, x0;
-    corners[n] = sampler.Square(static_cast<int>(n), &y0, &x0) ?
-        make_int2(x0, y0) : make_int2(-1, -1);
-  }
-}
-
 // Device memory for blank_square_kernels.hpp's kernel bodies: src (null in
-// place), dst, the fill value and where the squares are: each image's
-// corner, or one corner for the whole batch (corners null).
+// place), dst, the fill value and where the squares are. Per sample, a
+// thread draws the square of each image it works on, once (the kernel
+// bodies ask once per image), with the CPU's generator: a few 64-bit
+// multiplies per thread, where a kernel that drew them all first cost a
+// launch of its own on every forward pass. Otherwise the batch's one
+// square, drawn on the host (x < 0: none).
 template <typename Dtype>
 struct DeviceMemory {
   typedef GpuVector<Dtype> V;
   const Dtype* __restrict__ src;
   Dtype* __restrict__ dst;
   Dtype value;
-  const int2* corners;
-  int2 batch_corner;
+  BlankSquareSampler sampler;
+  int batch_x, batch_y;
 
   __device__ __forceinline__ bool Corner(int64_t n, int* x, int* y) const {
-    const int2 corner = corners ? corners[n] : batch_corner;
-    *x = corner.x;
-    *y = corner.y;
-    return corner.x >= 0;
+    if (sampler.per_sample) return sampler.Square(static_cast<int>(n), y, x);
+    *x = batch_x;
+    *y = batch_y;
+    return batch_x >= 0;
   }
   __device__ __forceinline__ int Head(size_t offset, int length) const {
     return blank_square::HeadLength(reinterpret_cast<uintptr_t>(dst + offset),
@@ -95,34 +86,18 @@ dim3 Grid(const Shape& s) { return dim3(s.grid_x, s.grid_y, s.grid_z); }
 }  // namespace
 
 template <typename Dtype>
-void BlankSquareLayer<Dtype>::PlaceSquaresGpu() {
-  if (sampler_.per_sample) {
-    if (num_ > 0) {
-      // NOLINT_NEXT_LINE(whitespace/operators)
-      PlaceSquares<<<CAFFE_GET_BLOCKS(num_), CAFFE_CUDA_NUM_THREADS>>>(num_,
-          sampler_, reinterpret_cast<int2*>(corners_.mutable_gpu_data()));
-      CUDA_POST_KERNEL_CHECK;
-    }
-  } else if (!sampler_.Square(0, &batch_y_, &batch_x_)) {
-    batch_x_ = batch_y_ = -1;
-  }
-  squares_on_gpu_ = true;
-}
-
-template <typename Dtype>
 void BlankSquareLayer<Dtype>::BlankSquaresGpu(const Dtype* src, Dtype value,
     Dtype* dst) {
   if (num_ == 0 || channels_ == 0) return;  // an empty grid is a launch error
   const Geometry g = {num_, channels_, height_, width_, sampler_.height,
                       sampler_.width};
-  DeviceMemory<Dtype> m = {src, dst, value, NULL,
-                           make_int2(batch_x_, batch_y_)};
-  if (sampler_.per_sample) {
-    m.corners = reinterpret_cast<const int2*>(corners_.gpu_data());
+  DeviceMemory<Dtype> m = {src, dst, value, sampler_, -1, -1};
+  if (!sampler_.per_sample && !sampler_.Square(0, &m.batch_y, &m.batch_x)) {
+    m.batch_x = m.batch_y = -1;
   }
   const int kWidth = GpuVector<Dtype>::kWidth;
   if (src == dst) {
-    if (!sampler_.per_sample && batch_x_ < 0) return;  // nothing occluded
+    if (!sampler_.per_sample && m.batch_x < 0) return;  // nothing occluded
     m.src = NULL;
     const Shape s = LaunchShape(g, g.square_height, g.square_width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
@@ -152,7 +127,6 @@ void BlankSquareLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,
     if (src != dst) caffe_copy(bottom[0]->count(), src, dst);
     return;
   }
-  PlaceSquaresGpu();
   BlankSquaresGpu(src,
       static_cast<Dtype>(this->layer_param_.blank_square_param().fill_value()),
       dst);
@@ -168,8 +142,6 @@ void BlankSquareLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
     if (src != dst) caffe_copy(top[0]->count(), src, dst);
     return;
   }
-  // The forward pass ran on the CPU (the mode changed in between).
-  if (!squares_on_gpu_) PlaceSquaresGpu();
   BlankSquaresGpu(src, Dtype(0), dst);
 }
 
