@@ -144,7 +144,8 @@ ConvolutionAlgorithmChoice::Operation Choose(const Descriptors& d,
     const cudnnStatus_t status = Op::Find(d, requested, &count, perf.data());
     LOG_IF(WARNING, status != CUDNN_STATUS_SUCCESS)
         << "cuDNN could not time its " << Op::Name() << " convolution "
-        << "algorithms (status " << status << "); using its heuristics";
+        << "algorithms (" << cudnnGetErrorString(status) << "); using its "
+        << "heuristics";
     if (status != CUDNN_STATUS_SUCCESS) count = 0;
   }
   if (count == 0) {
