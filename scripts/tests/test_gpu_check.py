@@ -80,7 +80,7 @@ def test_everything_passes_and_few_files_come_back(tmp_path, bundle):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "== tf32: not needed" in result.summary
     for step in ("build", "ours", "layers", "train", "fast", "cudnn", "pycheck",
-                 "memcheck", "pytest", "racecheck", "initcheck", "synccheck"):
+                 "memcheck", "pytest", "racecheck", "initcheck", "synccheck", "demo"):
         assert f"== {step}: passed" in result.summary
     assert result.files == ["layers.log", "logs.tar.gz", "summary.txt", "train.log"]
     with tarfile.open(tmp_path / "out" / "logs.tar.gz") as logs:
