@@ -57,6 +57,20 @@ cudnnHandle_t ThreadHandle() {
   return device.handle;
 }
 
+namespace {
+
+// cudaMalloc that may fail. A failed cudaMalloc's error is not sticky, but
+// it stays the last error: cleared, so that the next
+// CUDA_CHECK(cudaGetLastError()) does not blame someone else.
+bool TryMalloc(void** pointer, size_t bytes) {
+  if (cudaMalloc(pointer, bytes) == cudaSuccess) return true;
+  cudaGetLastError();
+  *pointer = NULL;
+  return false;
+}
+
+}  // namespace
+
 bool ReserveWorkspace(size_t bytes) {
   DeviceResources& device = Current();
   if (bytes <= device.workspace_size) return true;
@@ -66,21 +80,17 @@ bool ReserveWorkspace(size_t bytes) {
   CUDA_CHECK(cudaFree(device.workspace));
   device.workspace = NULL;
   device.workspace_size = 0;
-  if (cudaMalloc(&device.workspace, bytes) != cudaSuccess) {
-    // A failed cudaMalloc's error is not sticky, but it stays the last
-    // error: clear it so that the next CUDA_CHECK(cudaGetLastError()) does
-    // not blame someone else. Layers prepared earlier still need the old
-    // size, which was just freed.
-    cudaGetLastError();
-    device.workspace = NULL;
-    if (old_size > 0) {
-      CUDA_CHECK(cudaMalloc(&device.workspace, old_size));
-      device.workspace_size = old_size;
-    }
-    return false;
+  if (TryMalloc(&device.workspace, bytes)) {
+    device.workspace_size = bytes;
+    return true;
   }
-  device.workspace_size = bytes;
-  return true;
+  // Layers prepared earlier still need the old size, just freed: take it
+  // back if the device still has it (if not, they stop with WorkspaceFor's
+  // message when they run).
+  if (old_size > 0 && TryMalloc(&device.workspace, old_size)) {
+    device.workspace_size = old_size;
+  }
+  return false;
 }
 
 void* Workspace() { return Current().workspace; }
