@@ -1,10 +1,10 @@
 #ifdef USE_CUDNN
 #include "caffe/util/cudnn_algorithm.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <string>
 #include <vector>
 
