@@ -1,6 +1,8 @@
 #ifndef CAFFE_AGREED_REQUESTS_HPP_
 #define CAFFE_AGREED_REQUESTS_HPP_
 
+#include <stdint.h>
+
 #include <boost/thread/barrier.hpp>
 
 #include <memory>
@@ -48,7 +50,7 @@ class AgreedRequests {
    private:
     AgreedRequests* group_;
     const int index_;
-    long rounds_ = 0;
+    uint64_t rounds_ = 0;
     SolverAction::Enum pending_ = SolverAction::NONE;
   };
 
