@@ -49,16 +49,6 @@ DeviceResources& Current() {
   return resources.Current();
 }
 
-}  // namespace
-
-cudnnHandle_t ThreadHandle() {
-  DeviceResources& device = Current();
-  if (device.handle == NULL) CUDNN_CHECK(cudnnCreate(&device.handle));
-  return device.handle;
-}
-
-namespace {
-
 // cudaMalloc that may fail. A failed cudaMalloc's error is not sticky, but
 // it stays the last error: cleared, so that the next
 // CUDA_CHECK(cudaGetLastError()) does not blame someone else.
@@ -70,6 +60,12 @@ bool TryMalloc(void** pointer, size_t bytes) {
 }
 
 }  // namespace
+
+cudnnHandle_t ThreadHandle() {
+  DeviceResources& device = Current();
+  if (device.handle == NULL) CUDNN_CHECK(cudnnCreate(&device.handle));
+  return device.handle;
+}
 
 bool ReserveWorkspace(size_t bytes) {
   DeviceResources& device = Current();
