@@ -4,6 +4,7 @@
 
 #include "caffe/layers/blank_square_kernels.hpp"
 #include "caffe/layers/blank_square_layer.hpp"
+#include "caffe/util/gpu_occupancy.cuh"
 #include "caffe/util/gpu_vector.cuh"
 #include "caffe/util/math_functions.hpp"
 
@@ -64,10 +65,11 @@ __device__ __forceinline__ Thread ThisThread() {
 // Out of place (forward, or backward of the gradient): one pass over every
 // element, copying outside the squares and writing value inside them
 // without reading what they cover. kVector: src and dst are aligned alike.
-// At most 32 registers (8 blocks of 256 threads per SM, full occupancy):
+// Full occupancy (at most 32 registers where an SM has 2048 thread slots):
 // one 16-byte load in flight per thread, so the memory needs them all.
 template <typename Dtype, bool kVector>
-__global__ void __launch_bounds__(blank_square::kThreadsPerBlock, 8)
+__global__ void __launch_bounds__(blank_square::kThreadsPerBlock,
+    CAFFE_FULL_OCCUPANCY_BLOCKS(blank_square::kThreadsPerBlock))
 CopyBlankingSquares(const Geometry g, DeviceMemory<Dtype> m) {
   blank_square::CopyBlankingThread<GpuVector<Dtype>::kWidth, kVector>(
       g, ThisThread(), m);

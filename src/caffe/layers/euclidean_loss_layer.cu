@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "caffe/layers/euclidean_loss_layer.hpp"
+#include "caffe/util/gpu_occupancy.cuh"
 #include "caffe/util/gpu_vector.cuh"
 
 namespace caffe {
@@ -51,7 +52,8 @@ __device__ void BlockSum(double* cache) {
 // Loss_gpu reads without a copy), and sets *blocks_done back to 0 for the
 // next launch.
 template <typename Dtype, bool kVector>
-__global__ void __launch_bounds__(kThreads, 8) EuclideanLossForward(
+__global__ void __launch_bounds__(kThreads,
+    CAFFE_FULL_OCCUPANCY_BLOCKS(kThreads)) EuclideanLossForward(
     const int64_t count, const Dtype* a, const Dtype* b, const int num,
     const Dtype* loss_weight, double* block_sums, unsigned int* blocks_done,
     Dtype* loss, Dtype* weighted_loss) {
