@@ -6,10 +6,15 @@ add_library(caffe_dependencies INTERFACE)
 
 # Finds a library by its header and name (beside CUDA's first) and adds it,
 # with the definition that switches it on in Caffe's sources, to
-# caffe_dependencies.
+# caffe_dependencies. Beside CUDA means the toolkit's own lib64 and lib too:
+# CMake 4 may take CUDAToolkit_LIBRARY_DIR from another copy of cudart (seen:
+# /usr/local/lib), where cuDNN is not.
 function(caffe_use_library definition header name)
   find_path(${definition}_INCLUDE_DIR ${header} HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
-  find_library(${definition}_LIBRARY ${name} HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+  find_library(${definition}_LIBRARY ${name}
+    HINTS ${CUDAToolkit_LIBRARY_DIR} "${CUDAToolkit_TARGET_DIR}/lib64"
+          "${CUDAToolkit_TARGET_DIR}/lib"
+    REQUIRED)
   target_include_directories(caffe_dependencies INTERFACE "${${definition}_INCLUDE_DIR}")
   target_link_libraries(caffe_dependencies INTERFACE "${${definition}_LIBRARY}")
   target_compile_definitions(caffe_dependencies INTERFACE ${definition})
