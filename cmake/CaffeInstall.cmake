@@ -46,7 +46,7 @@ get_target_property(CAFFE_EXPORT_DEFINITIONS caffe_dependencies
 if(NOT CAFFE_EXPORT_DEFINITIONS)
   set(CAFFE_EXPORT_DEFINITIONS "")
 endif()
-set(CAFFE_EXPORT_BOOST_COMPONENTS system thread filesystem)
+set(CAFFE_EXPORT_BOOST_COMPONENTS thread filesystem)
 install(EXPORT CaffeTargets NAMESPACE Caffe::
   DESTINATION "${CAFFE_INSTALL_CMAKEDIR}" COMPONENT development)
 configure_package_config_file(cmake/CaffeConfig.cmake.in

@@ -24,7 +24,10 @@ find_package(Threads REQUIRED)
 find_package(Protobuf 3.18 REQUIRED)
 find_package(glog REQUIRED)
 find_package(gflags REQUIRED)
-find_package(Boost 1.70 REQUIRED COMPONENTS system thread filesystem)
+# Boost.System has been header-only since 1.69, and 1.89 dropped its stub
+# library (Debian 14 has no libboost-system-dev): only Thread and
+# Filesystem are libraries to find.
+find_package(Boost 1.70 REQUIRED COMPONENTS thread filesystem)
 # OpenBLAS only. Upstream also offered ATLAS and MKL; neither was ever built
 # here (Debian's ATLAS has its CBLAS in a separate library under another
 # header name, and MKL is outside Debian's main), so they are refused
@@ -39,7 +42,7 @@ find_package(BLAS REQUIRED)
 target_include_directories(caffe_dependencies INTERFACE "${CBLAS_INCLUDE_DIR}")
 target_link_libraries(caffe_dependencies INTERFACE
   Threads::Threads protobuf::libprotobuf glog::glog gflags
-  Boost::system Boost::thread Boost::filesystem BLAS::BLAS)
+  Boost::thread Boost::filesystem BLAS::BLAS)
 
 if(USE_HDF5)
   find_package(HDF5 REQUIRED COMPONENTS C HL)
