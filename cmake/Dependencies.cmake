@@ -25,7 +25,7 @@ find_package(Protobuf 3.18 REQUIRED)
 find_package(glog REQUIRED)
 find_package(gflags REQUIRED)
 # Boost.System has been header-only since 1.69, and 1.89 dropped its stub
-# library (Debian 14 has no libboost-system-dev): only Thread and
+# library (Debian testing has no libboost-system-dev): only Thread and
 # Filesystem are libraries to find.
 find_package(Boost 1.70 REQUIRED COMPONENTS thread filesystem)
 # OpenBLAS only. Upstream also offered ATLAS and MKL; neither was ever built
