@@ -51,12 +51,15 @@ struct Shape {
 
 inline Shape LaunchShape(const Geometry& g, int rows, int length,
                          int per_thread, int max_grid_yz = kMaxGridYZ) {
-  const int accesses = (length + per_thread - 1) / per_thread;
+  // 64-bit: a plane may be up to INT_MAX rows or elements wide.
+  const int64_t accesses = (static_cast<int64_t>(length) + per_thread - 1) /
+                           per_thread;
   Shape s;
   s.lanes = 1;
   while (s.lanes < accesses && s.lanes < 32) s.lanes *= 2;
   s.rows = kThreadsPerBlock / s.lanes;
-  s.grid_x = (rows + s.rows - 1) / s.rows;
+  s.grid_x = static_cast<int>((static_cast<int64_t>(rows) + s.rows - 1) /
+                              s.rows);
   s.grid_y = g.channels < max_grid_yz ? g.channels : max_grid_yz;
   s.grid_z = g.num < max_grid_yz ? g.num : max_grid_yz;
   return s;
@@ -154,7 +157,7 @@ struct FillRow {
 template <int kWidth, bool kVector, typename Memory>
 CAFFE_HOST_DEVICE inline void CopyBlankingThread(const Geometry& g,
     const Thread& t, Memory& memory) {
-  const int y = t.block_x * t.rows + t.row;
+  const int64_t y = static_cast<int64_t>(t.block_x) * t.rows + t.row;
   if (y >= g.height) return;
   for (int64_t n = t.block_z; n < g.num; n += t.grid_z) {
     int x0 = 0, y0 = 0;
@@ -179,7 +182,7 @@ CAFFE_HOST_DEVICE inline void CopyBlankingThread(const Geometry& g,
 template <int kWidth, typename Memory>
 CAFFE_HOST_DEVICE inline void FillSquareThread(const Geometry& g,
     const Thread& t, Memory& memory) {
-  const int dy = t.block_x * t.rows + t.row;
+  const int64_t dy = static_cast<int64_t>(t.block_x) * t.rows + t.row;
   if (dy >= g.square_height) return;
   for (int64_t n = t.block_z; n < g.num; n += t.grid_z) {
     int x0 = 0, y0 = 0;

@@ -429,14 +429,15 @@ class BlankSquareLayerTest : public MultiDeviceTest<TypeParam> {
   }
 
   AssertionResult LargeBatchOutOfPlace() {
-    // Several MB of output with odd widths: every run and square row starts
-    // at a different alignment.
-    Reshape(vector<int>{32, 3, 77, 91});
+    // Odd widths: every run and square row starts at a different
+    // alignment. 20 MB of floats: above the CPU's 16 MiB threshold for
+    // streaming stores.
+    Reshape(vector<int>{32, 3, 229, 233});
     blank()->set_per_sample(true);
     blank()->set_probability(0.8);
     MakeLayer(11)->Forward(bottom_, top_);
     vector<Rect> rects;
-    AssertionResult found = Squares(38, 45, kSomeImages, &rects);
+    AssertionResult found = Squares(114, 116, kSomeImages, &rects);
     if (!found) return found;
     int occluded = 0;
     for (const Rect& r : rects) occluded += !r.empty();
@@ -940,7 +941,8 @@ TYPED_TEST(BlankSquareLayerGPUTest, TestBackwardAfterCpuForward) {
   typedef TypeParam Dtype;
   ModeGuard mode_guard;
   // The forward pass on the CPU, the backward on the GPU: the GPU draws
-  // the squares the CPU used (per sample, where they are kept on the device).
+  // the squares the CPU used, per batch and per sample (recomputed from the
+  // seed and the pass counter, not copied from the host).
   for (int per_sample = 0; per_sample < 2; ++per_sample) {
     Blob<Dtype> data(vector<int>{8, 2, 13, 17}), out, gradient[2];
     FillerParameter filler_param;

@@ -21,8 +21,9 @@ class BlankSquarePlacementTest : public MultiDeviceTest<TypeParam> {
   typedef typename TypeParam::Dtype Dtype;
 
  protected:
-  // Odd widths: rows of the squares start at every alignment; 32x3x77x91
-  // floats are several MB, above any streaming threshold.
+  // Odd widths: rows of the squares start at every alignment. 32x3x77x91
+  // is below the CPU's threshold for streaming stores (16 MiB), which
+  // BlankSquareLayerTest.TestLargeBatchOutOfPlace covers.
   BlankSquarePlacementTest() : shape_{32, 3, 77, 91} {
     Caffe::set_random_seed(1701);
     Blob<Dtype> input(shape_), top_diff(shape_);
