@@ -30,6 +30,7 @@
 #include "caffe/util/upgrade_proto.hpp"
 #ifdef USE_CUDNN
 #include "caffe/layers/cudnn_conv_layer.hpp"
+#include "caffe/util/cudnn_algorithm.hpp"
 #endif
 
 namespace {
@@ -399,6 +400,13 @@ void RunCase(const NetCase& c, const bench::Options& options) {
               gpu ? (benchmark_env ? "Caffe, cuDNN algorithms benchmarked"
                                    : "Caffe, cuDNN heuristics")
                   : "Caffe", caffe_ms, Join(caffe_rounds).c_str());
+#ifdef USE_CUDNN
+  if (gpu) {
+    std::printf("  float convolutions: %s\n", caffe::cudnn::AllowTF32() ?
+        "TF32 allowed (CAFFE_CUDNN_ALLOW_TF32=1), in PyTorch too" :
+        "FP32, in PyTorch too (CAFFE_CUDNN_ALLOW_TF32=1 allows TF32 in both)");
+  }
+#endif
 #ifdef USE_CUDNN
   // The same with the other way of choosing cuDNN's algorithms, in this
   // process (the choice is cached per way).

@@ -5,7 +5,8 @@ Trains the benchmark's nets in PyTorch the way the Caffe side does: SGD
 (lr 0.01, momentum 0.9, weight decay 5e-4) on fixed synthetic input, with the
 warm-up, rounds and iterations per round it is given, timed with CUDA events
 around each round on the GPU (torch.backends.cudnn.benchmark = True, as
-people train) or a monotonic clock on the CPU. Runs with any Python that has
+people train; TF32 convolutions only where CAFFE_CUDNN_ALLOW_TF32=1 lets
+Caffe's use them too) or a monotonic clock on the CPU. Runs with any Python that has
 torch; the benchmark starts it with $CAFFE_TORCH_PYTHON.
 
 Prints, one per line: DEVICE <name>, TORCH <version and settings>,
@@ -13,6 +14,7 @@ ROUNDS <ms per iteration of each round>; or SKIP <reason> and exit status 3
 when torch (or CUDA in torch) is missing.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -98,6 +100,10 @@ def main():
     device = torch.device(args.device)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
+        # Float convolutions in the precision Caffe's use: FP32, or TF32
+        # where CAFFE_CUDNN_ALLOW_TF32=1 lets Caffe's use it too.
+        torch.backends.cudnn.allow_tf32 = (
+            os.environ.get("CAFFE_CUDNN_ALLOW_TF32") == "1")
         name = torch.cuda.get_device_name(device)
         settings = (f"cudnn.benchmark=True, cudnn.allow_tf32="
                     f"{torch.backends.cudnn.allow_tf32}")

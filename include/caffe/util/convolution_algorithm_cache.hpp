@@ -36,18 +36,20 @@ struct ConvolutionGeometry {
 };
 
 // Everything the algorithm choice depends on: the same geometry on another
-// device, in another precision, under another workspace limit or chosen by
-// benchmarking instead of cuDNN's heuristics may pick another algorithm.
+// device, in another precision, under another workspace limit, chosen by
+// benchmarking instead of cuDNN's heuristics or with TF32 allowed may pick
+// another algorithm.
 struct ConvolutionAlgorithmKey {
   ConvolutionGeometry geometry;
   int device = 0;
   int data_type = 0;  // cudnnDataType_t
   size_t workspace_limit = 0;  // bytes per operation
   bool benchmark = false;  // cudnnFind* (timed) rather than heuristics
+  bool tf32 = false;  // float may use TF32 tensor cores
 
   auto Tie() const {
     return std::tuple_cat(geometry.Tie(),
-        std::tie(device, data_type, workspace_limit, benchmark));
+        std::tie(device, data_type, workspace_limit, benchmark, tf32));
   }
   bool operator<(const ConvolutionAlgorithmKey& other) const {
     return Tie() < other.Tie();

@@ -76,6 +76,7 @@ TEST(ConvolutionAlgorithmCacheTest, EveryFieldIsPartOfTheKey) {
     [](ConvolutionAlgorithmKey* k) { k->data_type = 1; },
     [](ConvolutionAlgorithmKey* k) { k->workspace_limit = 0; },
     [](ConvolutionAlgorithmKey* k) { k->benchmark = true; },
+    [](ConvolutionAlgorithmKey* k) { k->tf32 = true; },
   };
   ConvolutionAlgorithmCache cache;
   int calls = 0;

@@ -55,11 +55,14 @@ struct Pass {
 
 // Runs layer on a fixed random bottom with fixed random weights and top
 // gradient (the same for every layer of the same shapes). Without set_up the
-// layer must have been set up already, for a bottom of this shape.
+// layer must have been set up already, for a bottom of this shape. The
+// parameter gradients start from zero, or from what they hold.
 enum SetUpStep { kSetUp, kAlreadySetUp };
+enum ParameterDiffs { kZeroParameterDiffs, kKeepParameterDiffs };
 template <typename Dtype>
 Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape,
-                    SetUpStep set_up = kSetUp) {
+                    SetUpStep set_up = kSetUp,
+                    ParameterDiffs diffs = kZeroParameterDiffs) {
   Blob<Dtype> bottom(bottom_shape), top;
   const vector<Blob<Dtype>*> bottoms(1, &bottom), tops(1, &top);
   if (set_up == kSetUp) layer->SetUp(bottoms, tops);
@@ -72,6 +75,7 @@ Pass<Dtype> RunPass(Layer<Dtype>* layer, const vector<int>& bottom_shape,
   filler.Fill(&bottom);
   for (int i = 0; i < layer->blobs().size(); ++i) {
     filler.Fill(layer->blobs()[i].get());
+    if (diffs == kKeepParameterDiffs) continue;
     caffe_set(layer->blobs()[i]->count(), Dtype(0),
               layer->blobs()[i]->mutable_cpu_diff());
   }
@@ -201,8 +205,10 @@ class CuDNNConvolutionPlanTest : public GPUDeviceTest<Dtype> {
   virtual void TearDown() {
     unsetenv("CAFFE_CUDNN_BENCHMARK");
     unsetenv("CAFFE_CUDNN_WORKSPACE_LIMIT_MB");
+    unsetenv("CAFFE_CUDNN_ALLOW_TF32");
   }
-  // cuDNN may use TF32 tensor cores for float, as PyTorch does by default.
+  // Loose enough for float with TF32 allowed (CAFFE_CUDNN_ALLOW_TF32=1 in
+  // the environment of a whole run, as docs/cudnn-engine.md suggests).
   double tolerance() const { return sizeof(Dtype) == 4 ? 5e-3 : 1e-9; }
 };
 
@@ -328,6 +334,57 @@ TYPED_TEST(CuDNNConvolutionPlanTest, LayerBuiltInCpuModeRunsOnGpu) {
   const Pass<Dtype> actual = RunPass(layer.get(), shape, kAlreadySetUp);
   EXPECT_TRUE(cudnn->plan().prepared());
   ExpectSamePass(expected, actual, this->tolerance());
+}
+
+// Float convolutions compute in FP32 unless CAFFE_CUDNN_ALLOW_TF32=1: no
+// tensor-core (TF32) math is chosen, and results agree with Caffe's engine
+// within 5e-5 of the largest value: FP32 rounding, Winograd's or FFT's
+// included, stays well below; TF32 (inputs rounded to 10 bits, 576 terms
+// per output) is off by ~1e-4 typically and ~7e-4 at worst on this shape.
+TYPED_TEST(CuDNNConvolutionPlanTest, FloatIsFP32UnlessTF32Allowed) {
+  typedef TypeParam Dtype;
+  const LayerParameter param = ConvolutionParam("Convolution", 64, 3, 1, 1, 1,
+      ConvolutionParameter_Engine_CUDNN);
+  const vector<int> shape = {8, 64, 32, 32};
+  Caffe::set_mode(Caffe::CPU);
+  ConvolutionLayer<Dtype> caffe_engine(param);
+  const Pass<Dtype> expected = RunPass(&caffe_engine, shape);
+  Caffe::set_mode(Caffe::GPU);
+  for (const char* allow : {"0", "1"}) {
+    SCOPED_TRACE(std::string("CAFFE_CUDNN_ALLOW_TF32=") + allow);
+    setenv("CAFFE_CUDNN_ALLOW_TF32", allow, 1);
+    CuDNNConvolutionLayer<Dtype> layer(param);
+    const Pass<Dtype> actual = RunPass(&layer, shape);
+    const ConvolutionAlgorithmChoice& choice = layer.plan().algorithms();
+    const bool fp32 = sizeof(Dtype) == 4 && std::string(allow) == "0";
+    for (const ConvolutionAlgorithmChoice::Operation* op :
+         {&choice.forward, &choice.backward_filter, &choice.backward_data}) {
+      EXPECT_NE(CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, op->math_type);
+      if (fp32) EXPECT_EQ(CUDNN_FMA_MATH, op->math_type);
+    }
+    ExpectSamePass(expected, actual, fp32 ? 5e-5 : this->tolerance());
+  }
+}
+
+// Weight and bias gradients accumulate across backward passes (iter_size,
+// and layers that share parameters); the bottom gradient is overwritten.
+TYPED_TEST(CuDNNConvolutionPlanTest, ParameterGradientsAccumulate) {
+  typedef TypeParam Dtype;
+  for (const char* type : {"Convolution", "Deconvolution"}) {
+    SCOPED_TRACE(type);
+    shared_ptr<Layer<Dtype> > layer = LayerRegistry<Dtype>::CreateLayer(
+        ConvolutionParam(type, 6, 3, 1, 1, 2,
+                         ConvolutionParameter_Engine_CUDNN));
+    const vector<int> shape = {2, 4, 9, 7};
+    const Pass<Dtype> once = RunPass(layer.get(), shape);
+    // The same pass again, keeping the parameter gradients: each doubles.
+    const Pass<Dtype> again = RunPass(layer.get(), shape, kAlreadySetUp,
+                                      kKeepParameterDiffs);
+    Pass<Dtype> expected = once;
+    for (Dtype& v : expected.weight_diff) v *= 2;
+    for (Dtype& v : expected.bias_diff) v *= 2;
+    ExpectSamePass(expected, again, this->tolerance());
+  }
 }
 
 #endif  // USE_CUDNN

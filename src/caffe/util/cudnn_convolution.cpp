@@ -192,18 +192,22 @@ bool ConvolutionPlan<Dtype>::Prepare(const ConvolutionGeometry& g) {
   key.data_type = type;
   key.workspace_limit = WorkspaceLimitBytes();
   key.benchmark = BenchmarkAlgorithms();
+  key.tf32 = type == CUDNN_DATA_FLOAT && AllowTF32();
+  const cudnnMathType_t allowed = type == CUDNN_DATA_FLOAT && !key.tf32 ?
+      CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   const cudnnHandle_t handle = ThreadHandle();
   const ConvolutionAlgorithmCache::Chooser choose = [&]() {
     const ConvolutionAlgorithmChoice choice = ChooseAlgorithms(handle,
         x_desc_, w_desc_, y_desc_, forward_desc_, backward_filter_desc_,
-        backward_data_desc_, key.workspace_limit, key.benchmark);
+        backward_data_desc_, key.workspace_limit, key.benchmark, allowed);
     // Once per geometry and process: what runs, for whoever profiles it.
     LOG(INFO) << "cuDNN convolution " << g.num << "x" << g.channels << "x"
         << g.height << "x" << g.width << " * " << g.num_output << "x"
         << g.channels / g.groups << "x" << g.kernel_h << "x" << g.kernel_w
         << " (groups " << g.groups << ", stride " << g.stride_h << "x"
         << g.stride_w << ", pad " << g.pad_h << "x" << g.pad_w << "), "
-        << (key.benchmark ? "benchmarked" : "heuristics") << ": forward "
+        << (key.benchmark ? "benchmarked" : "heuristics")
+        << (key.tf32 ? ", TF32 allowed" : "") << ": forward "
         << choice.forward.algorithm << " (math " << choice.forward.math_type
         << "), backward filter " << choice.backward_filter.algorithm
         << " (math " << choice.backward_filter.math_type
