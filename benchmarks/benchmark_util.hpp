@@ -108,11 +108,13 @@ inline std::string DeviceName(const Options& options) {
 void LaunchEmptyKernel();
 void LaunchCopyKernel(const void* src, void* dst, size_t bytes);
 
-// The GPU time of one run: CUDA events around many back-to-back runs (no
-// synchronisation between them, as in a net, where the host runs ahead of
-// the device), per run; the median of such samples, sampling for min_time
-// after one warm-up run. A sample lasts about min_time / 10, so launch and
-// event costs are spread over many runs.
+// The GPU time of one run: CUDA events around many back-to-back runs (the
+// harness adds no synchronisation between them; a run that waits for the
+// device itself, as a loss layer's Forward does for the loss it returns,
+// is timed with its wait and the idle gap after it), per run; the median
+// of such samples, sampling for min_time after one warm-up run. A sample
+// lasts about min_time / 10, so launch and event costs are spread over
+// many runs.
 template <typename Function>
 double EventSeconds(const Options& options, Function run) {
   run();

@@ -10,6 +10,10 @@
 // takes the next of several sets of inputs likewise), with the
 // empty-kernel launch floor beside them and the targets checked: <= 1.1x
 // the roofline at 10^7 elements, <= 15 us per forward+backward at 10^3.
+// A layer's Forward returns the loss, so on the GPU it waits for its
+// kernel; the native layer is also timed as its kernels alone (Forward_gpu
+// and Backward_gpu, no wait), which is what the roofline compares with.
+// The 10^7 target is judged on both lines, the 10^3 one per call.
 //
 // Usage: euclidean_loss_benchmark [--gpu] [--min-time SECONDS]
 // The Python prototype needs `caffe` importable (PYTHONPATH, see env.sh).
@@ -22,6 +26,7 @@
 
 #include "benchmark_util.hpp"
 #include "caffe/caffe.hpp"
+#include "caffe/layers/euclidean_loss_layer.hpp"
 #include "caffe/util/streaming_store.hpp"
 #include "upstream_layers.hpp"
 
@@ -40,6 +45,7 @@ typedef float Dtype;
 const char kCopies[] = "3 copies";
 const char kFloor[] = "empty kernel";
 const char kNative[] = "native";
+const char kKernels[] = "native, kernels alone";
 const char kPlain[] = "native, plain stores";
 const char kUpstream[] = "upstream";
 const char kPrototype[] = "prototype";
@@ -56,11 +62,27 @@ struct Inputs {
   vector<Blob<Dtype>*> bottom, top;
 };
 
+// The native layer's forward and backward kernels without Layer::Forward's
+// wait for the loss it returns.
+class KernelsAlone : public caffe::EuclideanLossLayer<Dtype> {
+ public:
+  explicit KernelsAlone(const LayerParameter& param)
+      : caffe::EuclideanLossLayer<Dtype>(param) {}
+  void Run(const vector<Blob<Dtype>*>& bottom,
+           const vector<Blob<Dtype>*>& top, const vector<bool>& down) {
+    this->Forward_gpu(bottom, top);
+    this->Backward_gpu(top, down, bottom);
+  }
+};
+
 shared_ptr<Layer<Dtype> > MakeLayer(const string& which) {
   LayerParameter param = bench::PrototypeParameter("loss",
       "caffe.prototypes.euclidean_loss", "EuclideanLossLayer");
   if (which == kUpstream) return caffe::MakeUpstreamEuclideanLoss<Dtype>(param);
   if (which == kPlain) return caffe::MakePlainStoreEuclideanLoss<Dtype>(param);
+  if (which == kKernels) {
+    return shared_ptr<Layer<Dtype> >(new KernelsAlone(param));
+  }
   if (which == kNative) param.set_type("EuclideanLoss");
   return caffe::LayerRegistry<Dtype>::CreateLayer(param);
 }
@@ -72,6 +94,7 @@ int main(int argc, char** argv) {
   const bool prototype = bench::PythonLayersBuilt();
   vector<string> layers{kNative};
   if (!options.gpu) layers.push_back(kPlain);  // no streaming on the GPU
+  if (options.gpu) layers.push_back(kKernels);
   layers.push_back(kUpstream);
   if (prototype) layers.push_back(kPrototype);
   std::printf("EuclideanLoss forward+backward, float, %s; %s times in us\n",
@@ -129,8 +152,13 @@ int main(int argc, char** argv) {
           const Inputs& in = *inputs[next];
           next = (next + 1) % sets;
           bench::MarkProducedOnDevice(options, in.bottom);
-          layer->Forward(in.bottom, in.top);
-          layer->Backward(in.top, down, in.bottom);
+          if (name == kKernels) {
+            static_cast<KernelsAlone*>(layer.get())->Run(in.bottom, in.top,
+                                                         down);
+          } else {
+            layer->Forward(in.bottom, in.top);
+            layer->Backward(in.top, down, in.bottom);
+          }
           bench::ConsumeGradientsOnDevice(options, in.bottom);
         }));
       }
@@ -151,9 +179,14 @@ int main(int argc, char** argv) {
                     "<= 15 us: %s)\n", 1e6 * native,
                     bench::Verdict(native <= 15e-6));
       } else {
-        const double ratio = native / table.Best(kCopies);
-        std::printf("  target: native %.2fx the roofline (target <= 1.10x: "
-                    "%s)\n", ratio, bench::Verdict(ratio <= 1.1));
+        const double copies = table.Best(kCopies);
+        const double kernels = table.Best(kKernels) / copies;
+        std::printf("  target: native %.2fx the roofline per call, with "
+                    "Forward's wait for the loss (target <= 1.10x: %s)\n",
+                    native / copies, bench::Verdict(native / copies <= 1.1));
+        std::printf("  target: native kernels alone %.2fx the roofline "
+                    "(target <= 1.10x: %s)\n", kernels,
+                    bench::Verdict(kernels <= 1.1));
       }
     }
     if (!options.gpu && !caffe::StreamingPays(2 * sizeof(Dtype) * count)) {

@@ -145,7 +145,12 @@ void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
 template <typename Dtype>
 EuclideanLossLayer<Dtype>::~EuclideanLossLayer() {
 #ifndef CPU_ONLY
-  if (host_loss_) cudaFreeHost(host_loss_);
+  if (host_loss_) {
+    // A forward kernel may still be writing it (Loss_gpu waits only where
+    // the loss is weighted). Unchecked: at exit the runtime may be gone.
+    cudaDeviceSynchronize();
+    cudaFreeHost(host_loss_);
+  }
 #endif
 }
 
