@@ -423,6 +423,17 @@ def test_a_hung_rank_ends_the_job_by_timeout_naming_it(db, tmp_path):
     assert re.search(r'waiting as well: [01] at iteration 2\. Ending the job', result.stderr)
 
 
+def test_a_gpu_named_twice_is_refused_before_any_device_is_touched(db, tmp_path):
+    # NCCL would fail with only "invalid usage"; a CPU-only build would
+    # stop at the first device call instead of saying what is wrong.
+    job = Job(tmp_path, db)
+    result = subprocess.run(job.command('--gpu', '1,0,1'), env=environment(tmp_path),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert ('--gpu=1,0,1 names GPU 1 twice; caffe train runs one solver per GPU'
+            in result.stderr), result.stderr[-4000:]
+
+
 def test_ranks_with_different_nets_end_with_a_message(db, tmp_path):
     four = Job(tmp_path, db, name='four')
     five = Job(tmp_path, db, filters=5, name='five')
