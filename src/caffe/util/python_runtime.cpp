@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -101,6 +102,10 @@ std::string ChooseInterpreter() {
 }  // namespace
 
 void EnsureInitialized() {
+  // Nets may be built in several threads at once (one per GPU, or by a
+  // program's own threads): one of them starts the interpreter.
+  static std::mutex starting;
+  std::lock_guard<std::mutex> lock(starting);
   if (Py_IsInitialized()) return;
   const std::string executable = ChooseInterpreter();
   LOG(INFO) << "Embedded Python configured as " << executable;
