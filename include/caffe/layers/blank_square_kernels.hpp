@@ -51,7 +51,7 @@ struct Shape {
 
 inline Shape LaunchShape(const Geometry& g, int rows, int length,
                          int per_thread, int max_grid_yz = kMaxGridYZ) {
-  // 64-bit: a plane may be up to INT_MAX rows or elements wide.
+  // 64-bit: a plane may be up to INT_MAX rows tall.
   const int64_t accesses = (static_cast<int64_t>(length) + per_thread - 1) /
                            per_thread;
   Shape s;

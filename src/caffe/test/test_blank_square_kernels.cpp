@@ -140,7 +140,8 @@ TYPED_TEST(BlankSquareKernelsTest, TestLaunchShapes) {
     EXPECT_EQ(blank_square::kMaxGridYZ, s.grid_z);
     EXPECT_GE(s.grid_x * s.rows, 10);
   }
-  // A plane INT_MAX rows tall or wide: no count wraps around.
+  // No count of the launch shape wraps around for a plane INT_MAX rows
+  // tall or wide.
   const int kMaxInt = std::numeric_limits<int>::max();
   const Geometry tall = {1, 1, kMaxInt, 1, 1, 1};
   const Shape s = LaunchShape(tall, kMaxInt, 1, 4);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -200,16 +201,33 @@ TYPED_TEST(ConvolutionEngineTest, CpuModeRunsNdConvolution) {
 template <typename Dtype>
 class CuDNNConvolutionPlanTest : public GPUDeviceTest<Dtype> {
  protected:
-  // Counting choices needs a cache that has seen none of the geometries.
-  virtual void SetUp() { ConvolutionAlgorithmCache::Global().Clear(); }
-  virtual void TearDown() {
-    unsetenv("CAFFE_CUDNN_BENCHMARK");
-    unsetenv("CAFFE_CUDNN_WORKSPACE_LIMIT_MB");
-    unsetenv("CAFFE_CUDNN_ALLOW_TF32");
+  // Each case starts from cuDNN's defaults, whatever the run's environment
+  // sets, and gives the environment back as it found it. Counting choices
+  // needs a cache that has seen none of the geometries.
+  virtual void SetUp() {
+    ConvolutionAlgorithmCache::Global().Clear();
+    for (const char* name : kSettings) {
+      const char* value = std::getenv(name);
+      saved_.emplace_back(value != NULL, value ? value : "");
+      unsetenv(name);
+    }
   }
-  // Loose enough for float with TF32 allowed (CAFFE_CUDNN_ALLOW_TF32=1 in
-  // the environment of a whole run, as docs/cudnn-engine.md suggests).
+  virtual void TearDown() {
+    for (int i = 0; i < saved_.size(); ++i) {
+      if (saved_[i].first) {
+        setenv(kSettings[i], saved_[i].second.c_str(), 1);
+      } else {
+        unsetenv(kSettings[i]);
+      }
+    }
+    saved_.clear();
+  }
+  // Loose enough for float with TF32 allowed (CAFFE_CUDNN_ALLOW_TF32=1).
   double tolerance() const { return sizeof(Dtype) == 4 ? 5e-3 : 1e-9; }
+
+  static constexpr const char* kSettings[] = {"CAFFE_CUDNN_BENCHMARK",
+      "CAFFE_CUDNN_WORKSPACE_LIMIT_MB", "CAFFE_CUDNN_ALLOW_TF32"};
+  vector<std::pair<bool, std::string> > saved_;  // set?, value
 };
 
 TYPED_TEST_CASE(CuDNNConvolutionPlanTest, TestDtypes);
