@@ -29,6 +29,22 @@ endforeach()
 caffe_drop_stale_files("${pycaffe_dir}" "${pycaffe_root}/copied-modules.txt"
                        "${pycaffe_modules}")
 
+# Upstream's scripts (classify.py, detect.py, draw_net.py, train.py) beside
+# the package, as upstream has them: run from there (python
+# build/python/draw_net.py, or <prefix>/python/ installed), their
+# `import caffe` finds the built package, where from the merged sources it
+# found one without _caffe.so.
+file(GLOB pycaffe_scripts RELATIVE "${CAFFE_MERGED_DIR}/python"
+     "${CAFFE_MERGED_DIR}/python/*.py")
+foreach(script IN LISTS pycaffe_scripts)
+  file(COPY_FILE "${CAFFE_MERGED_DIR}/python/${script}" "${pycaffe_root}/${script}"
+       ONLY_IF_DIFFERENT)
+endforeach()
+caffe_drop_stale_files("${pycaffe_root}" "${pycaffe_root}/copied-scripts.txt"
+                       "${pycaffe_scripts}")
+list(TRANSFORM pycaffe_scripts PREPEND "${pycaffe_root}/")
+install(PROGRAMS ${pycaffe_scripts} DESTINATION python COMPONENT python)
+
 # ---[ Install: <prefix>/python/caffe; _caffe.so finds libcaffe beside
 # itself (in the wheel) or in <prefix>/lib.
 file(RELATIVE_PATH python_to_lib "/prefix/python/caffe" "/prefix/${CMAKE_INSTALL_LIBDIR}")
