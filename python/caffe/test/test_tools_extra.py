@@ -1,7 +1,10 @@
-"""tools/extra: a real `caffe train` log through parse_log.py, parse_log.sh
-and plot_training_log.py.example, and a net through summarize.py, each run
-as a user runs it (patches/0041: Python 3, glog's year-prefixed lines)."""
+"""Upstream's tools beside pycaffe, each run as a user runs it: tools/extra
+(a real `caffe train` log through parse_log.py, parse_log.sh and
+plot_training_log.py.example, a net through summarize.py; patches/0041:
+Python 3, glog's year-prefixed lines) and scripts/download_model_binary.py
+(patches/0042: Python 3, PyYAML 6)."""
 import csv
+import hashlib
 import os
 import subprocess
 import sys
@@ -35,11 +38,15 @@ snapshot_after_train: false
 '''
 
 
-def tools_extra():
+def caffe_root():
     root = os.environ.get('CAFFE_ROOT')
     if not root:
         pytest.skip('CAFFE_ROOT (env.sh) names no Caffe tree')
-    return os.path.join(root, 'tools', 'extra')
+    return root
+
+
+def tools_extra():
+    return os.path.join(caffe_root(), 'tools', 'extra')
 
 
 def caffe_binary():
@@ -67,10 +74,10 @@ def training(tmp_path_factory):
     return folder
 
 
-def run(args, cwd, **env):
+def run(args, cwd, status=0, **env):
     result = subprocess.run(args, cwd=cwd, env=dict(os.environ, **env),
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == status, result.stdout[-2000:] + result.stderr[-2000:]
     return result.stdout
 
 
@@ -115,3 +122,29 @@ def test_summarize_lists_layers_with_their_parameters(training):
     assert len(ip) == 1, out
     # Its two parameters: the weights' (nothing to say), the bias's.
     assert '(, x2.0 Dx0.0)' in ip[0], ip[0]
+
+
+def test_download_model_binary_fetches_and_checks_the_weights(training, tmp_path):
+    pytest.importorskip('yaml')
+    # A model zoo entry whose URL is a local file: the whole download runs
+    # offline.
+    source = training / 'net.prototxt'
+    sha1 = hashlib.sha1(source.read_bytes()).hexdigest()
+    model = tmp_path / 'model'
+    model.mkdir()
+
+    def readme(digest):
+        (model / 'readme.md').write_text(
+            '---\nname: tiny\ncaffemodel: tiny.caffemodel\n'
+            f'caffemodel_url: file://{source}\nsha1: {digest}\n---\n\nA tiny net.\n')
+
+    script = [sys.executable, os.path.join(caffe_root(), 'scripts', 'download_model_binary.py'),
+              str(model)]
+    readme(sha1)
+    run(script, cwd=tmp_path)
+    assert (model / 'tiny.caffemodel').read_bytes() == source.read_bytes()
+    assert 'Model already exists.' in run(script, cwd=tmp_path)
+    (model / 'tiny.caffemodel').unlink()
+    readme('0' * 40)
+    out = run(script, cwd=tmp_path, status=1)
+    assert 'ERROR: model did not download correctly!' in out
