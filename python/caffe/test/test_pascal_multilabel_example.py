@@ -10,6 +10,8 @@ import pytest
 
 import caffe
 
+pytestmark = pytest.mark.python_layer  # conftest.py skips it without them
+
 CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
            'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
            'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
