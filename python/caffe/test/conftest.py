@@ -69,3 +69,17 @@ def temporary_directory(tmp_path_factory):
         del os.environ['TMPDIR']
     else:
         os.environ['TMPDIR'] = previous
+
+
+@pytest.fixture(scope='session')
+def build_tool():
+    """The path of one of the build's tools (caffe, convert_imageset, ...):
+    $CAFFE_BIN for caffe where CTest sets it, else $CAFFE_BUILD/tools; the
+    test is skipped where neither names one."""
+    def path(name):
+        if name == 'caffe' and os.environ.get('CAFFE_BIN'):
+            return os.environ['CAFFE_BIN']
+        if not os.environ.get('CAFFE_BUILD'):
+            pytest.skip('CAFFE_BUILD (env.sh, CTest) names no build folder')
+        return os.path.join(os.environ['CAFFE_BUILD'], 'tools', name)
+    return path

@@ -39,20 +39,13 @@ solver_mode: CPU
 '''
 
 
-def tool(name):
-    build = os.environ.get('CAFFE_BUILD')
-    if not build:
-        pytest.skip('CAFFE_BUILD names no build folder')
-    return os.path.join(build, 'tools', name)
-
-
 def run(args, cwd):
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, GLOG_logtostderr='1'))
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_images_to_features(tmp_path):
+def test_images_to_features(tmp_path, build_tool):
     skimage_io = pytest.importorskip('skimage.io')
     rng = np.random.default_rng(1701)
     images = rng.integers(0, 256, (len(LABELS), SIZE, SIZE, 3), dtype=np.uint8)
@@ -61,8 +54,9 @@ def test_images_to_features(tmp_path):
             skimage_io.imsave(str(tmp_path / f'image{i}.png'), image, check_contrast=False)
             f.write(f'image{i}.png {label}\n')
 
-    run([tool('convert_imageset'), '--backend=lmdb', './', 'list.txt', 'images_db'], tmp_path)
-    run([tool('compute_image_mean'), '--backend=lmdb', 'images_db', 'mean.binaryproto'],
+    run([build_tool('convert_imageset'), '--backend=lmdb', './', 'list.txt', 'images_db'],
+        tmp_path)
+    run([build_tool('compute_image_mean'), '--backend=lmdb', 'images_db', 'mean.binaryproto'],
         tmp_path)
     blob = caffe_pb2.BlobProto()
     blob.ParseFromString((tmp_path / 'mean.binaryproto').read_bytes())
@@ -74,7 +68,7 @@ def test_images_to_features(tmp_path):
     (tmp_path / 'train.prototxt').write_text(NET.format(loss=LOSS))
     (tmp_path / 'features.prototxt').write_text(NET.format(loss=''))
     (tmp_path / 'solver.prototxt').write_text(SOLVER)
-    run([tool('caffe'), 'train', '--solver', 'solver.prototxt'], tmp_path)
+    run([build_tool('caffe'), 'train', '--solver', 'solver.prototxt'], tmp_path)
     weights = tmp_path / 'model_iter_4.caffemodel'
     assert weights.is_file()
 
@@ -94,7 +88,7 @@ def test_images_to_features(tmp_path):
         w, b = (p.data for p in net.params['ip'])
         expected = expected_data.reshape(len(LABELS), -1) @ w.T + b
 
-        run([tool('extract_features'), str(weights), 'features.prototxt', 'ip',
+        run([build_tool('extract_features'), str(weights), 'features.prototxt', 'ip',
              'features_db', '2', 'lmdb', 'CPU'], tmp_path)
         # The features as a Data layer reads them (float data, 3 x 1 x 1).
         (tmp_path / 'read.prototxt').write_text(

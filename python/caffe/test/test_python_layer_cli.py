@@ -65,16 +65,7 @@ snapshot_after_train: false
 '''
 
 
-def caffe_binary():
-    path = os.environ.get('CAFFE_BIN')
-    if not path and os.environ.get('CAFFE_BUILD'):
-        path = os.path.join(os.environ['CAFFE_BUILD'], 'tools', 'caffe')
-    if not path:
-        pytest.skip('CAFFE_BIN (or CAFFE_BUILD from env.sh) names no caffe binary')
-    return path
-
-
-def test_caffe_train_runs_python_layer_with_pycaffes_interpreter(tmp_path):
+def test_caffe_train_runs_python_layer_with_pycaffes_interpreter(tmp_path, build_tool):
     probe = tmp_path / 'probe.json'
     (tmp_path / 'cli_square_loss.py').write_text(textwrap.dedent(LAYER_MODULE))
     net = tmp_path / 'net.prototxt'
@@ -90,7 +81,7 @@ def test_caffe_train_runs_python_layer_with_pycaffes_interpreter(tmp_path):
     env['PYTHONPATH'] = os.pathsep.join(
         [str(tmp_path), pycaffe_dir] + [p for p in [os.environ.get('PYTHONPATH')] if p])
     env['GLOG_logtostderr'] = '1'
-    result = subprocess.run([caffe_binary(), 'train', '--solver', str(solver)],
+    result = subprocess.run([build_tool('caffe'), 'train', '--solver', str(solver)],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-4000:]
 

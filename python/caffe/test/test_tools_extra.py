@@ -49,17 +49,8 @@ def tools_extra():
     return os.path.join(caffe_root(), 'tools', 'extra')
 
 
-def caffe_binary():
-    path = os.environ.get('CAFFE_BIN')
-    if not path and os.environ.get('CAFFE_BUILD'):
-        path = os.path.join(os.environ['CAFFE_BUILD'], 'tools', 'caffe')
-    if not path:
-        pytest.skip('CAFFE_BIN (or CAFFE_BUILD from env.sh) names no caffe binary')
-    return path
-
-
 @pytest.fixture(scope='module')
-def training(tmp_path_factory):
+def training(tmp_path_factory, build_tool):
     """Trains the tiny net for 20 iterations; returns its folder, where
     caffe.log is the log (glog's lines, as `caffe train 2> caffe.log`)."""
     folder = tmp_path_factory.mktemp('training')
@@ -67,7 +58,7 @@ def training(tmp_path_factory):
     net.write_text(NET.format())
     (folder / 'solver.prototxt').write_text(SOLVER.format(net=net))
     env = dict(os.environ, GLOG_logtostderr='1')
-    result = subprocess.run([caffe_binary(), 'train', '--solver', 'solver.prototxt'],
+    result = subprocess.run([build_tool('caffe'), 'train', '--solver', 'solver.prototxt'],
                             cwd=folder, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-4000:]
     (folder / 'caffe.log').write_text(result.stderr)
