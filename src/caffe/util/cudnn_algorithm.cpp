@@ -211,7 +211,7 @@ ConvolutionAlgorithmChoice::Operation Choose(const Descriptors& d,
     LOG_IF(WARNING, !found)
         << "cuDNN could not time its " << Op::Name() << " convolution "
         << "algorithms ("
-        << (status == CUDNN_STATUS_SUCCESS ? "none of them ran"
+        << (status == CUDNN_STATUS_SUCCESS ? "none of them usable"
                                            : cudnnGetErrorString(status))
         << "); using its heuristics";
   }
