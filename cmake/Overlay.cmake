@@ -113,6 +113,11 @@ function(caffe_merge_overlay)
   # overlay file deleted from the repository); build outputs are left alone.
   caffe_drop_stale_files("${merged}" "${CMAKE_BINARY_DIR}/merged-files.txt" "${all_files}")
 
+  # The merged tree is $CAFFE_ROOT (env.sh), where upstream's tutorials run:
+  # their scripts call ./build/tools/caffe and ./build/examples/..., which
+  # this link makes this build.
+  file(CREATE_LINK ".." "${merged}/build" SYMBOLIC)
+
   list(LENGTH overlay_files n_overlay)
   list(LENGTH patched_files n_patched)
   message(STATUS "Merged upstream Caffe 99bd997 (${upstream}) with ${n_patched} "

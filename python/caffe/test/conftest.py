@@ -5,8 +5,11 @@ skipped with the reason in a build without it, instead of aborting the
 interpreter at a glog CHECK:
 
 - ``python_layer``: Python layers (``BUILD_python_layer=ON``);
-- ``lmdb``: LMDB databases (``USE_LMDB=ON``), known from the build folder
-  CTest names in ``$CAFFE_BUILD``;
+- ``lmdb``, ``leveldb``, ``hdf5``: LMDB or LevelDB databases, HDF5 files
+  (``USE_LMDB``, ``USE_LEVELDB``, ``USE_HDF5``), known from the build
+  folder CTest names in ``$CAFFE_BUILD``;
+- ``cpu_only_build``, ``cuda_build``: what only a build without CUDA
+  (``CPU_ONLY=ON``), or with it, does;
 - ``mpi``: training across processes (``USE_MPI=ON``), known the same way;
 - ``opencv``: image files (``USE_OPENCV=ON``, which the ImageData layer needs).
 """
@@ -22,7 +25,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'python_layer: needs Caffe built with Python layers '
         '(BUILD_python_layer=ON)')
-    config.addinivalue_line('markers', 'lmdb: needs Caffe built with LMDB (USE_LMDB=ON)')
+    for option in ('lmdb', 'leveldb', 'hdf5'):
+        config.addinivalue_line(
+            'markers', f'{option}: needs Caffe built with USE_{option.upper()}=ON')
+    config.addinivalue_line('markers', 'cpu_only_build: needs a CPU-only Caffe (CPU_ONLY=ON)')
+    config.addinivalue_line('markers', 'cuda_build: needs a Caffe built with CUDA (CPU_ONLY=OFF)')
     config.addinivalue_line('markers', 'mpi: needs Caffe built with MPI (USE_MPI=ON)')
     config.addinivalue_line('markers', 'opencv: needs Caffe built with OpenCV (USE_OPENCV=ON)')
 
@@ -44,8 +51,13 @@ def pytest_collection_modifyitems(config, items):
     if 'Python' not in caffe.layer_type_list():
         missing['python_layer'] = ('Caffe was built without Python layers '
                                    '(BUILD_python_layer=OFF)')
-    if build_option('USE_LMDB') == 'OFF':
-        missing['lmdb'] = 'Caffe was built without LMDB (USE_LMDB=OFF)'
+    for option in ('lmdb', 'leveldb', 'hdf5'):
+        if build_option(f'USE_{option.upper()}') == 'OFF':
+            missing[option] = f'Caffe was built with USE_{option.upper()}=OFF'
+    if build_option('CPU_ONLY') != 'ON':
+        missing['cpu_only_build'] = 'Caffe was built with CUDA, or $CAFFE_BUILD is unset'
+    if build_option('CPU_ONLY') != 'OFF':
+        missing['cuda_build'] = 'Caffe was built CPU-only, or $CAFFE_BUILD is unset'
     if 'ImageData' not in caffe.layer_type_list():
         missing['opencv'] = 'Caffe was built without OpenCV (USE_OPENCV=OFF)'
     if build_option('USE_MPI') != 'ON':
