@@ -3,23 +3,29 @@ merged tree, whose `build` is this build): the data scripts
 (data/mnist/get_mnist.sh, data/cifar10/get_cifar10.sh; patches/0049), then
 examples/mnist (create_mnist.sh, train_lenet.sh, `caffe test` of the
 snapshot), examples/cifar10 (create_cifar10.sh, train_quick.sh and its
-resume) and examples/siamese. What runs is their own scripts, from a copy
-of their folders; the data is synthetic, served from file:// URLs, and the
-solvers are shortened and set to solver_mode: CPU, the one edit the
-tutorials ask of a CPU-only build (patches/0047 says so when it is missing).
+resume), examples/siamese, and the notebooks that train LeNet and plot the
+siamese embedding (patches/0050), cell by cell as Jupyter runs them. What
+runs is their own scripts, from a copy of their folders; the data is
+synthetic, served from file:// URLs, and the solvers are shortened and set
+to solver_mode: CPU, the one edit the tutorials ask of a CPU-only build
+(patches/0047 says so when it is missing).
 """
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import build_option
 
 # The tools the tutorials' scripts call by upstream's Make names.
 BIN_NAMES = ['tools/caffe.bin', 'tools/compute_image_mean.bin',
@@ -85,13 +91,36 @@ def write_mnist(folder, prefix, count, seed):
     (folder / f'{prefix}-labels-idx1-ubyte').write_bytes(header + labels.tobytes())
 
 
-def write_synthetic_mnist(folder):
+def write_synthetic_mnist(folder, test_count=500):
     write_mnist(folder, 'train', 2000, seed=1)
-    write_mnist(folder, 't10k', 500, seed=2)
+    write_mnist(folder, 't10k', test_count, seed=2)
 
 
 def accuracies(log):
     return [float(v) for v in re.findall(r'accuracy = ([0-9.]+)', log)]
+
+
+def run_notebook(notebook, cwd, epilogue=''):
+    """Runs a notebook's code cells in order as one Python process started
+    in `cwd`, as Jupyter's kernel runs them: `!command` lines through the
+    shell in the working directory of the moment, IPython's magics
+    (%matplotlib inline, %%time) left out, figures drawn by Agg; then
+    `epilogue`. Returns what it printed."""
+    lines = []
+    for cell in json.loads(Path(notebook).read_text())['cells']:
+        if cell['cell_type'] != 'code':
+            continue
+        for line in ''.join(cell['source']).splitlines():
+            code = line.lstrip()
+            indent = line[:len(line) - len(code)]
+            if code.startswith('!'):
+                lines.append(f'{indent}__import__("subprocess").run({code[1:]!r}, '
+                             'shell=True, check=True)')
+            elif not code.startswith('%'):
+                lines.append(line)
+    script = Path(cwd) / '.notebook.py'
+    script.write_text('\n'.join(lines) + '\n' + epilogue)
+    return run(cwd, sys.executable, str(script), env={'MPLBACKEND': 'Agg'}).stdout
 
 
 # ---- the layout the tutorials assume ----------------------------------------
@@ -296,3 +325,43 @@ def test_mnist_siamese_tutorial(mnist_root):
     assert (root / 'examples/siamese/mnist_siamese_iter_20.caffemodel').exists()
     losses = [float(v) for v in re.findall(r'Test net output #0: loss = ([0-9.e+-]+)', log)]
     assert losses and all(np.isfinite(losses))
+
+
+@pytest.mark.lmdb
+def test_learning_lenet_notebook(tmp_path):
+    # The notebook's own cells download MNIST (data/mnist/get_mnist.sh keeps
+    # the files it finds) and convert it (create_mnist.sh), define LeNet and
+    # its solver with NetSpec, train it with pycaffe for 200 iterations and
+    # test it by hand, then a logistic regression for 250.
+    root = tutorial_root(tmp_path, 'examples/mnist', 'data/mnist')
+    shutil.copy2(caffe_root() / 'examples' / '01-learning-lenet.ipynb', root / 'examples')
+    write_synthetic_mnist(root / 'data' / 'mnist')
+    output = run_notebook(root / 'examples' / '01-learning-lenet.ipynb', root / 'examples',
+                          epilogue='print("accuracy:", test_acc[-1])\n')
+    if build_option('CPU_ONLY') == 'ON':
+        assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
+                'caffe.set_mode_cpu() -- training on the CPU') in output
+    assert output.count('testing...') == 8 + 10
+    assert (root / 'examples/mnist/lenet_auto_train.prototxt').exists()
+    # The logistic regression's last accuracy over 10,000 test images (the
+    # 500 synthetic ones, 20 times): the bands are linearly separable.
+    accuracy = float(re.search(r'^accuracy: ([0-9.]+)$', output, re.M).group(1))
+    assert accuracy > 0.9, output[-2000:]
+
+
+@pytest.mark.leveldb
+def test_siamese_notebook_plots_the_trained_embedding(tmp_path):
+    # It reads the 10,000 images of MNIST's test split, and the weights of
+    # iteration 50,000 of the siamese tutorial: trained here for 20
+    # iterations, under the name the notebook loads.
+    root = tutorial_root(tmp_path, 'examples/siamese', 'data/mnist')
+    write_synthetic_mnist(root / 'data' / 'mnist', test_count=10000)
+    run(root, './examples/siamese/create_mnist_siamese.sh')
+    siamese = root / 'examples' / 'siamese'
+    shorten_solver(siamese / 'mnist_siamese_solver.prototxt', max_iter=20,
+                   test_interval=20, test_iter=2, snapshot=20, solver_mode='CPU')
+    run(root, './examples/siamese/train_mnist_siamese.sh')
+    (siamese / 'mnist_siamese_iter_50000.caffemodel').symlink_to('mnist_siamese_iter_20.caffemodel')
+    output = run_notebook(siamese / 'mnist_siamese.ipynb', siamese,
+                          epilogue='print("features:", feat.shape, np.isfinite(feat).all())\n')
+    assert 'features: (10000, 2) True' in output
