@@ -11,15 +11,21 @@
 set(pycaffe_source "${CAFFE_MERGED_DIR}/python/caffe")
 set(pycaffe_root "${CMAKE_BINARY_DIR}/python")
 
-# Builds before this layout wrote their outputs into the merged package.
-file(GLOB stale_outputs "${pycaffe_source}/_caffe*.so")
-if(stale_outputs)
-  file(REMOVE ${stale_outputs})
-endif()
-file(REMOVE_RECURSE "${pycaffe_source}/proto")
+# Upstream's notebooks and examples put $CAFFE_ROOT/python (the merged
+# tree's) first on sys.path (`sys.path.insert(0, caffe_root + 'python')`):
+# links from the merged package lead to its built parts, as upstream's CMake
+# linked _caffe.so into its source tree. (Builds before this layout wrote
+# the parts themselves there.)
+foreach(part IN ITEMS _caffe.so proto)
+  if(EXISTS "${pycaffe_source}/${part}" OR IS_SYMLINK "${pycaffe_source}/${part}")
+    file(REMOVE_RECURSE "${pycaffe_source}/${part}")
+  endif()
+  file(RELATIVE_PATH target "${pycaffe_source}" "${pycaffe_dir}/${part}")
+  file(CREATE_LINK "${target}" "${pycaffe_source}/${part}" SYMBOLIC)
+endforeach()
 
 file(GLOB_RECURSE pycaffe_modules RELATIVE "${pycaffe_source}" "${pycaffe_source}/*")
-list(FILTER pycaffe_modules EXCLUDE REGEX "^test/|__pycache__|\\.cpp$|\\.pyc$")
+list(FILTER pycaffe_modules EXCLUDE REGEX "^test/|__pycache__|\\.cpp$|\\.pyc$|^_caffe\\.so$|^proto(/|$)")
 foreach(rel IN LISTS pycaffe_modules)
   get_filename_component(parent "${pycaffe_dir}/${rel}" DIRECTORY)
   file(MAKE_DIRECTORY "${parent}")

@@ -45,13 +45,14 @@ def caffe_root():
 
 def tutorial_root(tmp_path, *folders):
     """A Caffe root holding copies of `folders` of $CAFFE_ROOT, with
-    data/download.sh, and `build` leading to $CAFFE_ROOT's build."""
+    data/download.sh, and `build` and `python` leading to $CAFFE_ROOT's."""
     root = caffe_root()
     (tmp_path / 'data').mkdir(parents=True, exist_ok=True)
     shutil.copy2(root / 'data' / 'download.sh', tmp_path / 'data')
     for folder in folders:
         shutil.copytree(root / folder, tmp_path / folder, symlinks=True)
-    (tmp_path / 'build').symlink_to((root / 'build').resolve())
+    for name in ('build', 'python'):
+        (tmp_path / name).symlink_to(root / name)
     return tmp_path
 
 
@@ -135,6 +136,19 @@ def test_caffe_root_build_is_this_build_with_upstreams_tool_names():
         path = root / 'build' / name
         assert path.exists(), f'{path} is missing: the tutorials call it'
         assert path.resolve() == (root / 'build' / name[:-len('.bin')]).resolve()
+
+
+def test_caffe_root_python_imports_the_built_pycaffe(tmp_path):
+    # As the notebooks import it: $CAFFE_ROOT/python first on sys.path, and
+    # no PYTHONPATH (the merged package's links lead to _caffe and proto).
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    code = (f'import sys; sys.path.insert(0, {str(caffe_root() / "python")!r}); import caffe; '
+            'from caffe.proto import caffe_pb2; '
+            'print(caffe.__file__, caffe_pb2.SolverParameter().base_lr, caffe.layer_type_list()[0])')
+    result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(caffe_root() / 'python' / 'caffe' / '__init__.py'))
 
 
 # ---- the data scripts -------------------------------------------------------
