@@ -3,8 +3,9 @@ merged tree, whose `build` is this build): the data scripts
 (data/mnist/get_mnist.sh, data/cifar10/get_cifar10.sh; patches/0049), then
 examples/mnist (create_mnist.sh, train_lenet.sh, `caffe test` of the
 snapshot), examples/cifar10 (create_cifar10.sh, train_quick.sh and its
-resume), examples/siamese, and the notebooks that train LeNet and plot the
-siamese embedding (patches/0050), cell by cell as Jupyter runs them. What
+resume), examples/siamese, and the notebooks that classify with CaffeNet,
+train LeNet and plot the siamese embedding (patches/0050, 0051), cell by
+cell as Jupyter runs them. What
 runs is their own scripts, from a copy of their folders; the data is
 synthetic, served from file:// URLs, and the solvers are shortened and set
 to solver_mode: CPU, the one edit the tutorials ask of a CPU-only build
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import caffe
 from conftest import build_option
 
 # The tools the tutorials' scripts call by upstream's Make names.
@@ -101,16 +103,19 @@ def accuracies(log):
     return [float(v) for v in re.findall(r'accuracy = ([0-9.]+)', log)]
 
 
-def run_notebook(notebook, cwd, epilogue=''):
+def run_notebook(notebook, cwd, epilogue='', stop_before=None):
     """Runs a notebook's code cells in order as one Python process started
     in `cwd`, as Jupyter's kernel runs them: `!command` lines through the
     shell in the working directory of the moment, IPython's magics
-    (%matplotlib inline, %%time) left out, figures drawn by Agg; then
-    `epilogue`. Returns what it printed."""
+    (%matplotlib inline, %timeit) left out, figures drawn by Agg; up to the
+    first cell holding `stop_before`, then `epilogue`. Returns what it
+    printed."""
     lines = []
     for cell in json.loads(Path(notebook).read_text())['cells']:
         if cell['cell_type'] != 'code':
             continue
+        if stop_before and stop_before in ''.join(cell['source']):
+            break
         for line in ''.join(cell['source']).splitlines():
             code = line.lstrip()
             indent = line[:len(line) - len(code)]
@@ -379,3 +384,38 @@ def test_siamese_notebook_plots_the_trained_embedding(tmp_path):
     output = run_notebook(siamese / 'mnist_siamese.ipynb', siamese,
                           epilogue='print("features:", feat.shape, np.isfinite(feat).all())\n')
     assert 'features: (10000, 2) True' in output
+
+
+def test_classification_notebook(tmp_path):
+    # CaffeNet's weights and ImageNet's labels are downloads (233 MB, and
+    # data/ilsvrc12/get_ilsvrc_aux.sh): stand-ins of the same shapes, where
+    # the notebook looks for them. It runs up to the cell that downloads an
+    # image from the URL the reader pastes in.
+    root = tutorial_root(tmp_path, 'examples/images', 'models/bvlc_reference_caffenet')
+    shutil.copy2(caffe_root() / 'examples' / '00-classification.ipynb', root / 'examples')
+    caffenet = root / 'models' / 'bvlc_reference_caffenet'
+    net = caffe.Net(str(caffenet / 'deploy.prototxt'), caffe.TEST)
+    rng = np.random.default_rng(4)
+    for blobs in net.params.values():
+        for blob in blobs:
+            blob.data[...] = rng.normal(0, 0.01, blob.data.shape)
+    net.save(str(caffenet / 'bvlc_reference_caffenet.caffemodel'))
+    del net
+    (root / 'data' / 'ilsvrc12').mkdir()
+    (root / 'data' / 'ilsvrc12' / 'synset_words.txt').write_text(
+        ''.join(f'n{i:08d} class {i}, stand-in\n' for i in range(1000)))
+
+    output = run_notebook(root / 'examples' / '00-classification.ipynb', root / 'examples',
+                          stop_before='my_image_url',
+                          epilogue='print("top:", labels[top_inds[0]], output_prob.shape)\n')
+    assert 'CaffeNet found.' in output
+    # ImageNet's mean pixel, BGR (NumPy 2 shows the type of each value).
+    assert re.search(r"mean-subtracted values: \[\('B', (np.float64\()?104\.0[0-9]+\)?\), "
+                     r"\('G', (np.float64\()?116\.6[0-9]+\)?\), "
+                     r"\('R', (np.float64\()?122\.6[0-9]+\)?\)\]", output), output
+    assert re.search(r'^predicted class is: \d+$', output, re.M), output
+    assert 'conv1\t(50, 96, 55, 55)' in output and 'fc8\t(1000, 4096) (1000,)' in output
+    assert re.search(r'^top: n\d{8} class \d+, stand-in \(1000,\)$', output, re.M), output
+    if build_option('CPU_ONLY') == 'ON':
+        assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
+                'caffe.set_mode_cpu()') in output
