@@ -386,25 +386,44 @@ def test_siamese_notebook_plots_the_trained_embedding(tmp_path):
     assert 'features: (10000, 2) True' in output
 
 
-def test_classification_notebook(tmp_path):
-    # CaffeNet's weights and ImageNet's labels are downloads (233 MB, and
-    # data/ilsvrc12/get_ilsvrc_aux.sh): stand-ins of the same shapes, where
-    # the notebook looks for them. It runs up to the cell that downloads an
-    # image from the URL the reader pastes in.
-    root = tutorial_root(tmp_path, 'examples/images', 'models/bvlc_reference_caffenet')
-    shutil.copy2(caffe_root() / 'examples' / '00-classification.ipynb', root / 'examples')
-    caffenet = root / 'models' / 'bvlc_reference_caffenet'
-    net = caffe.Net(str(caffenet / 'deploy.prototxt'), caffe.TEST)
+@pytest.fixture(scope='module')
+def caffenet_stand_ins(tmp_path_factory):
+    """What scripts/download_model_binary.py models/bvlc_reference_caffenet
+    and data/ilsvrc12/get_ilsvrc_aux.sh download (CaffeNet's weights, 233 MB;
+    ImageNet's labels and mean), as stand-ins of the same shapes: random
+    weights, 1000 labels, the mean of python/caffe/imagenet."""
+    folder = tmp_path_factory.mktemp('caffenet')
+    net = caffe.Net(str(caffe_root() / 'models/bvlc_reference_caffenet/deploy.prototxt'),
+                    caffe.TEST)
     rng = np.random.default_rng(4)
     for blobs in net.params.values():
         for blob in blobs:
             blob.data[...] = rng.normal(0, 0.01, blob.data.shape)
-    net.save(str(caffenet / 'bvlc_reference_caffenet.caffemodel'))
+    net.save(str(folder / 'bvlc_reference_caffenet.caffemodel'))
     del net
-    (root / 'data' / 'ilsvrc12').mkdir()
-    (root / 'data' / 'ilsvrc12' / 'synset_words.txt').write_text(
+    (folder / 'synset_words.txt').write_text(
         ''.join(f'n{i:08d} class {i}, stand-in\n' for i in range(1000)))
+    mean = np.load(caffe_root() / 'python/caffe/imagenet/ilsvrc_2012_mean.npy')
+    (folder / 'imagenet_mean.binaryproto').write_bytes(
+        caffe.io.array_to_blobproto(mean[np.newaxis]).SerializeToString())
+    return folder
 
+
+def caffenet_root(tmp_path, stand_ins):
+    root = tutorial_root(tmp_path, 'examples/images', 'models/bvlc_reference_caffenet')
+    (root / 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel').symlink_to(
+        stand_ins / 'bvlc_reference_caffenet.caffemodel')
+    (root / 'data' / 'ilsvrc12').mkdir()
+    for name in ('synset_words.txt', 'imagenet_mean.binaryproto'):
+        shutil.copy2(stand_ins / name, root / 'data' / 'ilsvrc12')
+    return root
+
+
+def test_classification_notebook(tmp_path, caffenet_stand_ins):
+    # With stand-ins of the downloads, where the notebook looks for them; up
+    # to the cell that downloads an image from the URL the reader pastes in.
+    root = caffenet_root(tmp_path, caffenet_stand_ins)
+    shutil.copy2(caffe_root() / 'examples' / '00-classification.ipynb', root / 'examples')
     output = run_notebook(root / 'examples' / '00-classification.ipynb', root / 'examples',
                           stop_before='my_image_url',
                           epilogue='print("top:", labels[top_inds[0]], output_prob.shape)\n')
@@ -419,3 +438,20 @@ def test_classification_notebook(tmp_path):
     if build_option('CPU_ONLY') == 'ON':
         assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
                 'caffe.set_mode_cpu()') in output
+
+
+@pytest.mark.opencv
+def test_cpp_classification_example(tmp_path, caffenet_stand_ins):
+    # examples/cpp_classification/readme.md's command, as written.
+    root = caffenet_root(tmp_path, caffenet_stand_ins)
+    output = run(root, './build/examples/cpp_classification/classification.bin',
+                 'models/bvlc_reference_caffenet/deploy.prototxt',
+                 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel',
+                 'data/ilsvrc12/imagenet_mean.binaryproto', 'data/ilsvrc12/synset_words.txt',
+                 'examples/images/cat.jpg').stdout
+    lines = output.splitlines()
+    assert lines[0] == '---------- Prediction for examples/images/cat.jpg ----------', output
+    top = [re.fullmatch(r'(0\.\d{4}) - "n\d{8} class \d+, stand-in"', line) for line in lines[1:]]
+    assert len(top) == 5 and all(top), output
+    probabilities = [float(m.group(1)) for m in top]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
