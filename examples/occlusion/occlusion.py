@@ -17,7 +17,6 @@ Run by scripts/demo, with `caffe` on PATH and pycaffe importable
 """
 import argparse
 import json
-import math
 import os
 import re
 import shutil

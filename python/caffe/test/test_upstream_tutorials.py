@@ -3,18 +3,14 @@ merged tree, whose `build` is this build): the data scripts
 (data/mnist/get_mnist.sh, data/cifar10/get_cifar10.sh; patches/0049), then
 examples/mnist (create_mnist.sh, train_lenet.sh, `caffe test` of the
 snapshot), examples/cifar10 (create_cifar10.sh, train_quick.sh and its
-resume), examples/siamese, and the notebooks that classify with CaffeNet,
-train LeNet and plot the siamese embedding (patches/0050, 0051), cell by
-cell as Jupyter runs them. What
-runs is their own scripts, from a copy of their folders; the data is
-synthetic, served from file:// URLs, and the solvers are shortened and set
-to solver_mode: CPU, the one edit the tutorials ask of a CPU-only build
-(patches/0047 says so when it is missing).
+resume) and examples/siamese. What runs is their own scripts, from a copy
+of their folders; the data is synthetic, served from file:// URLs, and the
+solvers are shortened and set to solver_mode: CPU, the one edit the
+tutorials ask of a CPU-only build (patches/0047 says so when it is
+missing). The notebooks: test_upstream_notebooks.py.
 """
 import gzip
-import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -26,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import caffe
-from conftest import build_option
+from tutorials import (accuracies, caffe_root, md5, run, shorten_solver, tutorial_root,
+                       write_synthetic_mnist)
 
 # The tools the tutorials' scripts call by upstream's Make names.
 BIN_NAMES = ['tools/caffe.bin', 'tools/compute_image_mean.bin',
@@ -36,97 +32,6 @@ BIN_NAMES = ['tools/caffe.bin', 'tools/compute_image_mean.bin',
              'examples/siamese/convert_mnist_siamese_data.bin']
 MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
                't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
-
-
-def caffe_root():
-    root = os.environ.get('CAFFE_ROOT')
-    if not root:
-        pytest.skip('CAFFE_ROOT (env.sh, CTest) names no Caffe tree')
-    return Path(root)
-
-
-def tutorial_root(tmp_path, *folders):
-    """A Caffe root holding copies of `folders` of $CAFFE_ROOT, with
-    data/download.sh, and `build` and `python` leading to $CAFFE_ROOT's."""
-    root = caffe_root()
-    (tmp_path / 'data').mkdir(parents=True, exist_ok=True)
-    shutil.copy2(root / 'data' / 'download.sh', tmp_path / 'data')
-    for folder in folders:
-        shutil.copytree(root / folder, tmp_path / folder, symlinks=True)
-    for name in ('build', 'python'):
-        (tmp_path / name).symlink_to(root / name)
-    return tmp_path
-
-
-def run(root, *command, env=None, check=True):
-    result = subprocess.run(list(command), cwd=root, capture_output=True, text=True,
-                            env=dict(os.environ, **(env or {})), timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def shorten_solver(path, **fields):
-    """Sets `field: value` lines of a solver, each of which must be there."""
-    text = path.read_text()
-    for field, value in fields.items():
-        text, found = re.subn(rf'^{field}: .*$', f'{field}: {value}', text, flags=re.M)
-        assert found == 1, f'{path} has no single {field} line'
-    path.write_text(text)
-
-
-def md5(path):
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
-
-
-def write_mnist(folder, prefix, count, seed):
-    """IDX files of `count` 28x28 images whose label k is a bright band at
-    rows 2k+4 and 2k+5 over noise: separable, so LeNet learns it within a
-    hundred iterations."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, count).astype(np.uint8)
-    images = rng.integers(0, 80, (count, 28, 28)).astype(np.uint8)
-    for i, label in enumerate(labels):
-        images[i, 2 * label + 4:2 * label + 6, 3:25] = 255
-    header = np.array([2051, count, 28, 28], '>u4').tobytes()
-    (folder / f'{prefix}-images-idx3-ubyte').write_bytes(header + images.tobytes())
-    header = np.array([2049, count], '>u4').tobytes()
-    (folder / f'{prefix}-labels-idx1-ubyte').write_bytes(header + labels.tobytes())
-
-
-def write_synthetic_mnist(folder, test_count=500):
-    write_mnist(folder, 'train', 2000, seed=1)
-    write_mnist(folder, 't10k', test_count, seed=2)
-
-
-def accuracies(log):
-    return [float(v) for v in re.findall(r'accuracy = ([0-9.]+)', log)]
-
-
-def run_notebook(notebook, cwd, epilogue='', stop_before=None):
-    """Runs a notebook's code cells in order as one Python process started
-    in `cwd`, as Jupyter's kernel runs them: `!command` lines through the
-    shell in the working directory of the moment, IPython's magics
-    (%matplotlib inline, %timeit) left out, figures drawn by Agg; up to the
-    first cell holding `stop_before`, then `epilogue`. Returns what it
-    printed."""
-    lines = []
-    for cell in json.loads(Path(notebook).read_text())['cells']:
-        if cell['cell_type'] != 'code':
-            continue
-        if stop_before and stop_before in ''.join(cell['source']):
-            break
-        for line in ''.join(cell['source']).splitlines():
-            code = line.lstrip()
-            indent = line[:len(line) - len(code)]
-            if code.startswith('!'):
-                lines.append(f'{indent}__import__("subprocess").run({code[1:]!r}, '
-                             'shell=True, check=True)')
-            elif not code.startswith('%'):
-                lines.append(line)
-    script = Path(cwd) / '.notebook.py'
-    script.write_text('\n'.join(lines) + '\n' + epilogue)
-    return run(cwd, sys.executable, str(script), env={'MPLBACKEND': 'Agg'}).stdout
 
 
 # ---- the layout the tutorials assume ----------------------------------------
@@ -344,114 +249,3 @@ def test_mnist_siamese_tutorial(mnist_root):
     assert (root / 'examples/siamese/mnist_siamese_iter_20.caffemodel').exists()
     losses = [float(v) for v in re.findall(r'Test net output #0: loss = ([0-9.e+-]+)', log)]
     assert losses and all(np.isfinite(losses))
-
-
-@pytest.mark.lmdb
-def test_learning_lenet_notebook(tmp_path):
-    # The notebook's own cells download MNIST (data/mnist/get_mnist.sh keeps
-    # the files it finds) and convert it (create_mnist.sh), define LeNet and
-    # its solver with NetSpec, train it with pycaffe for 200 iterations and
-    # test it by hand, then a logistic regression for 250.
-    root = tutorial_root(tmp_path, 'examples/mnist', 'data/mnist')
-    shutil.copy2(caffe_root() / 'examples' / '01-learning-lenet.ipynb', root / 'examples')
-    write_synthetic_mnist(root / 'data' / 'mnist')
-    output = run_notebook(root / 'examples' / '01-learning-lenet.ipynb', root / 'examples',
-                          epilogue='print("accuracy:", test_acc[-1])\n')
-    if build_option('CPU_ONLY') == 'ON':
-        assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
-                'caffe.set_mode_cpu() -- training on the CPU') in output
-    assert output.count('testing...') == 8 + 10
-    assert (root / 'examples/mnist/lenet_auto_train.prototxt').exists()
-    # The logistic regression's last accuracy over 10,000 test images (the
-    # 500 synthetic ones, 20 times): the bands are linearly separable.
-    accuracy = float(re.search(r'^accuracy: ([0-9.]+)$', output, re.M).group(1))
-    assert accuracy > 0.9, output[-2000:]
-
-
-@pytest.mark.leveldb
-def test_siamese_notebook_plots_the_trained_embedding(tmp_path):
-    # It reads the 10,000 images of MNIST's test split, and the weights of
-    # iteration 50,000 of the siamese tutorial: trained here for 20
-    # iterations, under the name the notebook loads.
-    root = tutorial_root(tmp_path, 'examples/siamese', 'data/mnist')
-    write_synthetic_mnist(root / 'data' / 'mnist', test_count=10000)
-    run(root, './examples/siamese/create_mnist_siamese.sh')
-    siamese = root / 'examples' / 'siamese'
-    shorten_solver(siamese / 'mnist_siamese_solver.prototxt', max_iter=20,
-                   test_interval=20, test_iter=2, snapshot=20, solver_mode='CPU')
-    run(root, './examples/siamese/train_mnist_siamese.sh')
-    (siamese / 'mnist_siamese_iter_50000.caffemodel').symlink_to('mnist_siamese_iter_20.caffemodel')
-    output = run_notebook(siamese / 'mnist_siamese.ipynb', siamese,
-                          epilogue='print("features:", feat.shape, np.isfinite(feat).all())\n')
-    assert 'features: (10000, 2) True' in output
-
-
-@pytest.fixture(scope='module')
-def caffenet_stand_ins(tmp_path_factory):
-    """What scripts/download_model_binary.py models/bvlc_reference_caffenet
-    and data/ilsvrc12/get_ilsvrc_aux.sh download (CaffeNet's weights, 233 MB;
-    ImageNet's labels and mean), as stand-ins of the same shapes: random
-    weights, 1000 labels, the mean of python/caffe/imagenet."""
-    folder = tmp_path_factory.mktemp('caffenet')
-    net = caffe.Net(str(caffe_root() / 'models/bvlc_reference_caffenet/deploy.prototxt'),
-                    caffe.TEST)
-    rng = np.random.default_rng(4)
-    for blobs in net.params.values():
-        for blob in blobs:
-            blob.data[...] = rng.normal(0, 0.01, blob.data.shape)
-    net.save(str(folder / 'bvlc_reference_caffenet.caffemodel'))
-    del net
-    (folder / 'synset_words.txt').write_text(
-        ''.join(f'n{i:08d} class {i}, stand-in\n' for i in range(1000)))
-    mean = np.load(caffe_root() / 'python/caffe/imagenet/ilsvrc_2012_mean.npy')
-    (folder / 'imagenet_mean.binaryproto').write_bytes(
-        caffe.io.array_to_blobproto(mean[np.newaxis]).SerializeToString())
-    return folder
-
-
-def caffenet_root(tmp_path, stand_ins):
-    root = tutorial_root(tmp_path, 'examples/images', 'models/bvlc_reference_caffenet')
-    (root / 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel').symlink_to(
-        stand_ins / 'bvlc_reference_caffenet.caffemodel')
-    (root / 'data' / 'ilsvrc12').mkdir()
-    for name in ('synset_words.txt', 'imagenet_mean.binaryproto'):
-        shutil.copy2(stand_ins / name, root / 'data' / 'ilsvrc12')
-    return root
-
-
-def test_classification_notebook(tmp_path, caffenet_stand_ins):
-    # With stand-ins of the downloads, where the notebook looks for them; up
-    # to the cell that downloads an image from the URL the reader pastes in.
-    root = caffenet_root(tmp_path, caffenet_stand_ins)
-    shutil.copy2(caffe_root() / 'examples' / '00-classification.ipynb', root / 'examples')
-    output = run_notebook(root / 'examples' / '00-classification.ipynb', root / 'examples',
-                          stop_before='my_image_url',
-                          epilogue='print("top:", labels[top_inds[0]], output_prob.shape)\n')
-    assert 'CaffeNet found.' in output
-    # ImageNet's mean pixel, BGR (NumPy 2 shows the type of each value).
-    assert re.search(r"mean-subtracted values: \[\('B', (np.float64\()?104\.0[0-9]+\)?\), "
-                     r"\('G', (np.float64\()?116\.6[0-9]+\)?\), "
-                     r"\('R', (np.float64\()?122\.6[0-9]+\)?\)\]", output), output
-    assert re.search(r'^predicted class is: \d+$', output, re.M), output
-    assert 'conv1\t(50, 96, 55, 55)' in output and 'fc8\t(1000, 4096) (1000,)' in output
-    assert re.search(r'^top: n\d{8} class \d+, stand-in \(1000,\)$', output, re.M), output
-    if build_option('CPU_ONLY') == 'ON':
-        assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
-                'caffe.set_mode_cpu()') in output
-
-
-@pytest.mark.opencv
-def test_cpp_classification_example(tmp_path, caffenet_stand_ins):
-    # examples/cpp_classification/readme.md's command, as written.
-    root = caffenet_root(tmp_path, caffenet_stand_ins)
-    output = run(root, './build/examples/cpp_classification/classification.bin',
-                 'models/bvlc_reference_caffenet/deploy.prototxt',
-                 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel',
-                 'data/ilsvrc12/imagenet_mean.binaryproto', 'data/ilsvrc12/synset_words.txt',
-                 'examples/images/cat.jpg').stdout
-    lines = output.splitlines()
-    assert lines[0] == '---------- Prediction for examples/images/cat.jpg ----------', output
-    top = [re.fullmatch(r'(0\.\d{4}) - "n\d{8} class \d+, stand-in"', line) for line in lines[1:]]
-    assert len(top) == 5 and all(top), output
-    probabilities = [float(m.group(1)) for m in top]
-    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
