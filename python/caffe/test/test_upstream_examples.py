@@ -1,13 +1,18 @@
-"""Upstream's notebooks, cell by cell as Jupyter runs them, from a copy of
-their folders laid out as $CAFFE_ROOT is (their `sys.path.insert(0,
-caffe_root + 'python')` finds the merged package, linked to the build):
-01-learning-lenet and the siamese embedding (patches/0050),
-00-classification (0051), net_surgery (0052), and the C++ classification
-example's command. Data is synthetic; CaffeNet's weights and ImageNet's
-labels and mean, which are downloads, are stand-ins of the same shapes.
+"""Upstream's examples beyond its training scripts: the notebooks, cell by
+cell as Jupyter runs them, from a copy of their folders laid out as
+$CAFFE_ROOT is (their `sys.path.insert(0, caffe_root + 'python')` finds the
+merged package, linked to the build): 01-learning-lenet and the siamese
+embedding (patches/0050), 00-classification (0051), net_surgery (0052);
+the C++ classification example's command; the web demo (0053) through
+Flask's test client. Data is synthetic; CaffeNet's weights and ImageNet's
+labels, mean and bet file, which are downloads, are stand-ins of the same
+shapes.
 """
+import pickle
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -151,3 +156,55 @@ def test_net_surgery_notebook(tmp_path, caffenet_stand_ins):
             'dimensional') in output
     assert 'transplanted: True (8, 8)' in output
     assert (root / 'examples/net_surgery/bvlc_caffenet_full_conv.caffemodel').exists()
+
+
+WEB_DEMO_SESSION = '''
+import app
+app.UPLOAD_FOLDER = {uploads!r}
+app.app.clf = app.ImagenetClassifier(**dict(app.ImagenetClassifier.default_args,
+                                            gpu_mode=False))
+client = app.app.test_client()
+for name, response in [
+        ('index', client.get('/')),
+        ('url', client.get('/classify_url', query_string={{'imageurl': {image_url!r}}})),
+        ('bad url', client.get('/classify_url', query_string={{'imageurl': 'file:///nowhere.jpg'}})),
+        ('upload', client.post('/classify_upload', data={{
+            'imagefile': (open({image!r}, 'rb'), 'cat.jpg')}})),
+        ]:
+    print('==', name, response.status_code)
+    print(response.get_data(as_text=True))
+'''
+
+
+def test_web_demo(tmp_path, caffenet_stand_ins):
+    # app.py's ImagenetClassifier reads the files get_ilsvrc_aux.sh and the
+    # model zoo download; the bet file is a pickle of ImageNet's hierarchy.
+    root = caffenet_root(tmp_path, caffenet_stand_ins)
+    shutil.copytree(caffe_root() / 'examples' / 'web_demo', root / 'examples' / 'web_demo')
+    nodes = 1010  # ImageNet's 1000 leaves and a few of their ancestors
+    rng = np.random.default_rng(5)
+    bet = {'words': [f'node {i}' for i in range(nodes)],
+           'probmat': rng.random((nodes, 1000)), 'idmapping': np.arange(1000),
+           'infogain': rng.random(nodes), 'preferences': rng.random(nodes)}
+    with open(root / 'data' / 'ilsvrc12' / 'imagenet.bet.pickle', 'wb') as f:
+        pickle.dump(bet, f, protocol=2)  # as Python 2 wrote it
+    uploads = tmp_path / 'uploads'
+    uploads.mkdir()
+    image = root / 'examples' / 'images' / 'cat.jpg'
+    session = WEB_DEMO_SESSION.format(uploads=str(uploads), image=str(image),
+                                      image_url=image.as_uri())
+    result = subprocess.run([sys.executable, '-c', session], cwd=root / 'examples' / 'web_demo',
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pages = dict(part.split('\n', 1) for part in result.stdout.split('== ')[1:])
+    assert sorted(pages) == ['bad url 200', 'index 200', 'upload 200', 'url 200'], result.stdout
+    assert 'Caffe Demos' in pages['index 200']
+    assert 'Cannot open image from URL.' in pages['bad url 200']
+    for page in (pages['url 200'], pages['upload 200']):
+        assert 'CNN took' in page, page
+        # Five labels of each kind: synsets' names, and the hierarchy's.
+        assert len(re.findall(r'>class \d+<', page)) == 5, page
+        assert len(re.findall(r'>node \d+<', page)) == 5, page
+    assert f'src={image.as_uri()}' in pages['url 200']
+    assert 'src=data:image/png;base64,' in pages['upload 200']
+    assert [p.name.endswith('cat.jpg') for p in uploads.iterdir()] == [True]
