@@ -128,10 +128,10 @@ def test_shipped_sums_are_mnists_published_ones():
         assert f"'{name[:-3]}': '{digest}'" in prepare
 
 
-def make_cifar_tarball(path, members):
+def make_tarball(path, members, folder=''):
     with tarfile.open(path, 'w:gz') as tar:
         for name, content in members.items():
-            info = tarfile.TarInfo(f'cifar-10-batches-bin/{name}')
+            info = tarfile.TarInfo(f'{folder}{name}')
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
 
@@ -142,7 +142,7 @@ def test_get_cifar10_checks_the_archive_and_unpacks_it(tmp_path):
     members = {'data_batch_1.bin': b'\x03' * 3073, 'test_batch.bin': b'\x07' * 3073,
                'batches.meta.txt': b'airplane\n'}
     archive = tmp_path / 'cifar-10-binary.tar.gz'
-    make_cifar_tarball(archive, members)
+    make_tarball(archive, members, folder='cifar-10-batches-bin/')
     (data / 'MD5SUMS').write_text(f'{md5(archive)}  cifar-10-binary.tar.gz\n')
     run(root, 'sh', 'data/cifar10/get_cifar10.sh', env={'CIFAR10_URL': f'file://{archive}'})
     for name, content in members.items():
@@ -159,6 +159,23 @@ def test_get_cifar10_checks_the_archive_and_unpacks_it(tmp_path):
     assert f'no URL gave cifar-10-binary.tar.gz with MD5 {"0" * 32}' in result.stderr
     assert not (data / 'test_batch.bin').exists()
     assert not (data / 'cifar-10-binary.tar.gz').exists()
+
+
+def test_get_ilsvrc_aux_unpacks_the_archive(tmp_path):
+    root = tutorial_root(tmp_path / 'root', 'data/ilsvrc12')
+    data = root / 'data' / 'ilsvrc12'
+    members = {'synset_words.txt': b'n01440764 tench, Tinca tinca\n', 'train.txt': b'a.JPEG 0\n'}
+    archive = tmp_path / 'caffe_ilsvrc12.tar.gz'
+    make_tarball(archive, members)
+    run(root, 'sh', 'data/ilsvrc12/get_ilsvrc_aux.sh', env={'ILSVRC12_AUX_URL': archive.as_uri()})
+    for name, content in members.items():
+        assert (data / name).read_bytes() == content
+    assert not (data / 'caffe_ilsvrc12.tar.gz').exists()
+
+    result = run(root, 'sh', 'data/ilsvrc12/get_ilsvrc_aux.sh', check=False,
+                 env={'ILSVRC12_AUX_URL': (tmp_path / 'missing.tar.gz').as_uri()})
+    assert result.returncode != 0
+    assert 'Unzipping' not in result.stdout
 
 
 # ---- the training tutorials -------------------------------------------------
