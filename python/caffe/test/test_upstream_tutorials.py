@@ -225,6 +225,7 @@ def test_mnist_lenet_tutorial(mnist_root):
 
 @pytest.mark.lmdb
 @pytest.mark.hdf5
+@pytest.mark.opencv  # compute_image_mean
 def test_cifar10_quick_tutorial_trains_and_resumes(tmp_path):
     root = tutorial_root(tmp_path, 'examples/cifar10', 'data/cifar10')
     rng = np.random.default_rng(3)
