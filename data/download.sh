@@ -1,9 +1,12 @@
 # Sourced by the data/*/get_*.sh scripts, from their own folder.
 #
+# fetch URL FILE: writes what URL holds to FILE, with curl or else wget
+# (a fresh Debian has curl, and no wget); fails where neither could.
+#
 # download FILE URL...: fetches FILE into the current folder from the first
 # URL that gives it with the MD5 sum that MD5SUMS (in the same folder) lists
-# for it, with curl or else wget; stops the script with a message naming the
-# file, the sum and the URLs tried when none does.
+# for it; stops the script with a message naming the file, the sum and the
+# URLs tried when none does.
 fetch() {
     if command -v curl > /dev/null; then
         curl --fail --silent --show-error --location --output "$2" "$1"
