@@ -13,6 +13,7 @@ interpreter at a glog CHECK:
 - ``mpi``: training across processes (``USE_MPI=ON``), known the same way;
 - ``opencv``: image files (``USE_OPENCV=ON``, which the ImageData layer needs).
 """
+import ctypes
 import os
 from pathlib import Path
 
@@ -44,6 +45,19 @@ def build_option(name):
             return 'ON' if line.split('=', 1)[1].upper() in ('ON', '1', 'TRUE', 'YES') \
                 else 'OFF'
     return None
+
+
+def cuda_devices():
+    """GPUs this Caffe can use: 0 unless it was built with CUDA (libcudart is
+    then loaded with it) and the machine has a device."""
+    with open('/proc/self/maps') as maps:
+        paths = {line.split()[-1] for line in maps if 'libcudart' in line}
+    if not paths:
+        return 0
+    count = ctypes.c_int(0)
+    if ctypes.CDLL(paths.pop()).cudaGetDeviceCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import caffe
+from conftest import cuda_devices
 
 NET = '''input: "x" input_shape { dim: 2 dim: 3 }
 layer { name: "scale" type: "Power" bottom: "x" top: "y" power_param { scale: 2 } }
@@ -29,6 +30,19 @@ def test_a_cpu_only_build_refuses_the_gpu_with_an_exception(call, name, tmp_path
         call()
     assert str(error.value) == (f'caffe.{name}: this Caffe was built CPU-only (without '
                                 'CUDA); use caffe.set_mode_cpu()')
+    np.testing.assert_array_equal(forward_on_the_cpu(tmp_path),
+                                  2 * np.arange(6).reshape(2, 3))
+
+
+@pytest.mark.cuda_build
+def test_gpu_mode_without_a_usable_gpu_is_an_exception(tmp_path):
+    caffe.set_mode_cpu()
+    if cuda_devices() > 0:
+        caffe.set_mode_gpu()  # a GPU is there: no exception
+        caffe.set_mode_cpu()
+        return
+    with pytest.raises(RuntimeError, match=r'^caffe\.set_mode_gpu\(\): no GPU is usable \(.+\)$'):
+        caffe.set_mode_gpu()
     np.testing.assert_array_equal(forward_on_the_cpu(tmp_path),
                                   2 * np.arange(6).reshape(2, 3))
 

@@ -7,7 +7,6 @@ threads gain on two cores is measured by benchmarks/pycaffe_session_benchmark.py
 not asserted here.) Caffe's mode and device are per thread: every thread that
 computes sets them first.
 """
-import ctypes
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 import caffe
+from conftest import cuda_devices
 
 class Doubler(caffe.Layer):
     """top = 2 bottom, in Python."""
@@ -67,19 +67,6 @@ def make_net(text, seed):
         return caffe.Net(f.name, caffe.TRAIN)
     finally:
         os.unlink(f.name)
-
-
-def cuda_devices():
-    """GPUs this Caffe can use: 0 unless it was built with CUDA (libcudart is
-    then loaded with it) and the machine has a device."""
-    with open('/proc/self/maps') as maps:
-        paths = {line.split()[-1] for line in maps if 'libcudart' in line}
-    if not paths:
-        return 0
-    count = ctypes.c_int(0)
-    if ctypes.CDLL(paths.pop()).cudaGetDeviceCount(ctypes.byref(count)) != 0:
-        return 0
-    return count.value
 
 
 def set_mode(mode):
