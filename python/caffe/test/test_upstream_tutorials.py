@@ -7,7 +7,7 @@ resume) and examples/siamese. What runs is their own scripts, from a copy
 of their folders; the data is synthetic, served from file:// URLs, and the
 solvers are shortened and set to solver_mode: CPU, the one edit the
 tutorials ask of a CPU-only build (patches/0047 says so when it is
-missing). The notebooks: test_upstream_notebooks.py.
+missing). The notebooks: test_upstream_examples.py.
 """
 import gzip
 import io

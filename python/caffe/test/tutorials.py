@@ -1,13 +1,11 @@
 """What the tests of upstream's tutorials share (test_upstream_tutorials.py,
-test_upstream_notebooks.py): a Caffe root laid out as $CAFFE_ROOT is,
-synthetic MNIST, shortened solvers, and a notebook runner."""
+test_upstream_examples.py): a Caffe root laid out as $CAFFE_ROOT is,
+synthetic MNIST, shortened solvers."""
 import hashlib
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,29 +75,3 @@ def write_synthetic_mnist(folder, test_count=500):
 
 def accuracies(log):
     return [float(v) for v in re.findall(r'accuracy = ([0-9.]+)', log)]
-
-
-def run_notebook(notebook, cwd, epilogue='', stop_before=None):
-    """Runs a notebook's code cells in order as one Python process started
-    in `cwd`, as Jupyter's kernel runs them: `!command` lines through the
-    shell in the working directory of the moment (their exit status
-    ignored, as Jupyter ignores it: net_surgery shows a `diff`), IPython's magics
-    (%matplotlib inline, %timeit) left out, figures drawn by Agg; up to the
-    first cell holding `stop_before`, then `epilogue`. Returns what it
-    printed."""
-    lines = []
-    for cell in json.loads(Path(notebook).read_text())['cells']:
-        if cell['cell_type'] != 'code':
-            continue
-        if stop_before and stop_before in ''.join(cell['source']):
-            break
-        for line in ''.join(cell['source']).splitlines():
-            code = line.lstrip()
-            indent = line[:len(line) - len(code)]
-            if code.startswith('!'):
-                lines.append(f'{indent}__import__("subprocess").run({code[1:]!r}, shell=True)')
-            elif not code.startswith('%'):
-                lines.append(line)
-    script = Path(cwd) / '.notebook.py'
-    script.write_text('\n'.join(lines) + '\n' + epilogue)
-    return run(cwd, sys.executable, str(script), env={'MPLBACKEND': 'Agg'}).stdout
