@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 
 import caffe
+from tutorials import PASCAL_CLASSES, write_pascal
 
 pytestmark = pytest.mark.python_layer  # conftest.py skips it without them
-
-CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
-           'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
-           'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
 
 # Image index -> the classes of its objects (one twice).
 IMAGES = {'2007_000001': ['dog', 'person'], '2007_000002': ['car'],
           '2007_000003': ['cat', 'cat', 'tvmonitor']}
-
-OBJECT = '''<object><name>{}</name><bndbox><xmin>2</xmin><ymin>3</ymin>
-<xmax>20</xmax><ymax>30</ymax></bndbox></object>'''
 
 NET = '''name: "pascal"
 layer {{ name: "data" type: "Python" top: "data" top: "label"
@@ -47,18 +41,10 @@ def example_path():
 def test_layer_reads_images_and_their_classes(example_path, tmp_path):
     Image = pytest.importorskip('PIL.Image')
     pytest.importorskip('skimage')
-    for sub in ('JPEGImages', 'Annotations', 'ImageSets/Main'):
-        (tmp_path / sub).mkdir(parents=True)
-    rng = np.random.default_rng(1701)
-    pictures = {}
-    for index, names in IMAGES.items():
-        picture = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
-        # Lossless JPEG is not a thing: keep what the decoder gives back.
-        Image.fromarray(picture).save(tmp_path / 'JPEGImages' / f'{index}.jpg', quality=95)
-        pictures[index] = Image.open(tmp_path / 'JPEGImages' / f'{index}.jpg').convert('RGB')
-        (tmp_path / 'Annotations' / f'{index}.xml').write_text(
-            '<annotation>' + ''.join(OBJECT.format(n) for n in names) + '</annotation>')
-    (tmp_path / 'ImageSets/Main/train.txt').write_text('\n'.join(IMAGES) + '\n')
+    write_pascal(tmp_path, {'train': IMAGES})
+    # Lossless JPEG is not a thing: compare with what the decoder gives back.
+    pictures = {index: Image.open(tmp_path / 'JPEGImages' / f'{index}.jpg').convert('RGB')
+                for index in IMAGES}
     prototxt = tmp_path / 'net.prototxt'
     prototxt.write_text(NET.format(root=tmp_path))
 
@@ -69,7 +55,7 @@ def test_layer_reads_images_and_their_classes(example_path, tmp_path):
     assert net.blobs['label'].data.shape == (3, 20)
     for row, (index, names) in enumerate(IMAGES.items()):
         expected = np.zeros(20, np.float32)
-        expected[[CLASSES.index(n) for n in set(names)]] = 1
+        expected[[PASCAL_CLASSES.index(n) for n in set(names)]] = 1
         np.testing.assert_array_equal(net.blobs['label'].data[row], expected, err_msg=index)
         # Resized (width 32, height 24), BGR, less 128, maybe mirrored.
         resized = np.asarray(pictures[index].resize((32, 24), Image.BILINEAR), np.float32)

@@ -2,18 +2,23 @@
 cell as Jupyter runs them, from a copy of their folders laid out as
 $CAFFE_ROOT is (their `sys.path.insert(0, caffe_root + 'python')` finds the
 merged package, linked to the build): 01-learning-lenet and the siamese
-embedding (patches/0050), 00-classification (0051), net_surgery (0052);
-the C++ classification example's command; the web demo (0053) through
-Flask's test client. Data is synthetic; CaffeNet's weights and ImageNet's
-labels, mean and bet file, which are downloads, are stand-ins of the same
-shapes.
+embedding (patches/0050), 00-classification (0051), net_surgery (0052),
+02-fine-tuning (0055, with assemble_data.py of 0054) and the PASCAL
+multilabel data layer's (0056); fine-tuning from the command line as
+examples/finetune_flickr_style/readme.md says; the C++ classification
+example's command; the web demo (0053) through Flask's test client. Data is
+synthetic; what the examples download (CaffeNet's weights, ImageNet's
+labels, mean and bet file, Flickr Style's images) are stand-ins of the same
+shapes, fetched from file:// URLs where the examples fetch them.
 """
+import gzip
 import json
 import pickle
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -21,33 +26,60 @@ import pytest
 
 import caffe
 from conftest import build_option
-from tutorials import caffe_root, run, shorten_solver, tutorial_root, write_synthetic_mnist
+from tutorials import (PASCAL_CLASSES, caffe_root, run, shorten_solver, sha1,
+                       tutorial_root, write_pascal, write_synthetic_mnist)
 
 
-def run_notebook(notebook, cwd, epilogue='', stop_before=None):
+# IPython expands a `!` line before the shell sees it: {expression} and
+# $name from the notebook's namespace, $$ for a dollar; where that fails it
+# runs the line as written.
+NOTEBOOK_SHELL = r'''
+def __notebook_shell(command, namespace):
+    import re, subprocess
+    try:
+        expanded = re.sub(r'\{([^{}]+)\}', lambda m: str(eval(m.group(1), namespace)), command)
+        expanded = re.sub(r'\$\$|\$([A-Za-z_]\w*)',
+                          lambda m: str(namespace[m.group(1)]) if m.group(1) else '$', expanded)
+    except Exception:
+        expanded = command
+    subprocess.run(expanded, shell=True)
+'''
+
+
+def run_notebook(notebook, cwd, epilogue='', stop_before=None, replace=None, env=None):
     """Runs a notebook's code cells in order as one Python process started
-    in `cwd`, as Jupyter's kernel runs them: `!command` lines through the
-    shell in the working directory of the moment (their exit status
-    ignored, as Jupyter ignores it: net_surgery shows a `diff`), IPython's magics
+    in `cwd`, as Jupyter's kernel runs them: `!command` lines (with their
+    backslash continuations) through the shell in the working directory of
+    the moment, after IPython's expansion (their exit status ignored, as
+    Jupyter ignores it: net_surgery shows a `diff`), IPython's magics
     (%matplotlib inline, %timeit) left out, figures drawn by Agg; up to the
-    first cell holding `stop_before`, then `epilogue`. Returns what it
-    printed."""
-    lines = []
-    for cell in json.loads(Path(notebook).read_text())['cells']:
-        if cell['cell_type'] != 'code':
-            continue
-        if stop_before and stop_before in ''.join(cell['source']):
+    first cell holding `stop_before`, then `epilogue`. `replace` maps text
+    of the cells, each of which must be there, to what runs instead (fewer
+    iterations, smaller batches); `env` adds to its environment. Returns
+    what it printed."""
+    sources = [''.join(cell['source']) for cell in json.loads(Path(notebook).read_text())['cells']
+               if cell['cell_type'] == 'code']
+    for old in replace or {}:
+        assert any(old in source for source in sources), f'{notebook} has no {old!r}'
+    lines = [NOTEBOOK_SHELL]
+    for source in sources:
+        if stop_before and stop_before in source:
             break
-        for line in ''.join(cell['source']).splitlines():
+        for old, new in (replace or {}).items():
+            source = source.replace(old, new)
+        source_lines = iter(source.splitlines())
+        for line in source_lines:
             code = line.lstrip()
             indent = line[:len(line) - len(code)]
             if code.startswith('!'):
-                lines.append(f'{indent}__import__("subprocess").run({code[1:]!r}, shell=True)')
+                while code.endswith('\\'):
+                    code = code[:-1] + ' ' + next(source_lines).strip()
+                lines.append(f'{indent}__notebook_shell({code[1:]!r}, globals())')
             elif not code.startswith('%'):
                 lines.append(line)
-    script = Path(cwd) / '.notebook.py'
-    script.write_text('\n'.join(lines) + '\n' + epilogue)
-    return run(cwd, sys.executable, str(script), env={'MPLBACKEND': 'Agg'}).stdout
+    path = Path(cwd) / '.notebook.py'
+    path.write_text('\n'.join(lines) + '\n' + epilogue)
+    return run(cwd, sys.executable, str(path), env=dict(env or {}, MPLBACKEND='Agg')).stdout
 
 
 @pytest.mark.lmdb
@@ -183,6 +215,172 @@ def test_net_surgery_notebook(tmp_path, caffenet_stand_ins):
             'dimensional') in output
     assert 'transplanted: True (8, 8)' in output
     assert (root / 'examples/net_surgery/bvlc_caffenet_full_conv.caffemodel').exists()
+
+
+def flickr_style_stand_in(root, tmp_path):
+    """examples/finetune_flickr_style/flickr_style.csv.gz laid out as Flickr
+    Style's list (index, image_url, page_url, label, _split) with file://
+    URLs: six images of each of the first five styles and one of each of
+    five others, a URL that leads nowhere and a file that is no image.
+    Returns the lines assemble_data.py must write for the first five styles
+    (train.txt's and test.txt's)."""
+    from PIL import Image
+    folder = tmp_path / 'flickr'
+    folder.mkdir()
+    rng = np.random.default_rng(6)
+    rows, expected = [], {'train': [], 'test': []}
+    images = root / 'data' / 'flickr_style' / 'images'
+    for i, label in enumerate([k for k in range(5) for _ in range(6)] + list(range(5, 10))):
+        split = 'test' if i % 3 == 2 else 'train'
+        name = f'{7000 + i}_0123abcd.jpg'
+        Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(folder / name)
+        rows.append(((folder / name).as_uri(), label, split))
+        if label < 5:
+            expected[split].append(f'{images / name} {label}')
+    (folder / 'broken_0123abcd.jpg').write_text('<html>Not Found</html>')
+    rows += [((folder / 'gone_0123abcd.jpg').as_uri(), 0, 'train'),
+             ((folder / 'broken_0123abcd.jpg').as_uri(), 1, 'test')]
+    with gzip.open(root / 'examples/finetune_flickr_style/flickr_style.csv.gz', 'wt') as f:
+        f.write(',image_url,page_url,label,_split\n')
+        for i, (url, label, split) in enumerate(rows):
+            f.write(f'{i},{url},https://www.flickr.com/photos/{i},{label},{split}\n')
+    return expected
+
+
+@pytest.mark.opencv
+def test_fine_tuning_notebook(tmp_path, caffenet_stand_ins):
+    # Its first cells fetch ImageNet's auxiliary files, CaffeNet's weights
+    # and Flickr Style's images: stand-ins, through the notebook's own
+    # commands. It then trains a style classifier on CaffeNet's features
+    # (its convolutions frozen), from CaffeNet and from scratch, then the
+    # whole net; 3 iterations of batches of 10 here, not 200 of 50.
+    root = tutorial_root(tmp_path / 'root', 'examples/finetune_flickr_style',
+                         'models/bvlc_reference_caffenet', 'models/finetune_flickr_style')
+    shutil.copy2(caffe_root() / 'examples' / '02-fine-tuning.ipynb', root / 'examples')
+    (root / 'data' / 'ilsvrc12').mkdir()
+    shutil.copy2(caffe_root() / 'data/ilsvrc12/get_ilsvrc_aux.sh', root / 'data' / 'ilsvrc12')
+    (root / 'scripts').mkdir()
+    shutil.copy2(caffe_root() / 'scripts/download_model_binary.py', root / 'scripts')
+    aux = tmp_path / 'caffe_ilsvrc12.tar.gz'
+    with tarfile.open(aux, 'w:gz') as tar:
+        for name in ('synset_words.txt', 'imagenet_mean.binaryproto'):
+            tar.add(caffenet_stand_ins / name, arcname=name)
+    weights = caffenet_stand_ins / 'bvlc_reference_caffenet.caffemodel'
+    readme = root / 'models/bvlc_reference_caffenet/readme.md'
+    readme.write_text(re.sub(r'^caffemodel_url: .*$', f'caffemodel_url: {weights.as_uri()}',
+                             re.sub(r'^sha1: .*$', f'sha1: {sha1(weights)}',
+                                    readme.read_text(), flags=re.M), flags=re.M))
+    expected = flickr_style_stand_in(root, tmp_path)
+    output = run_notebook(
+        root / 'examples' / '02-fine-tuning.ipynb', root / 'examples',
+        replace={'niter = 200': 'niter = 3', 'batch_size=50': 'batch_size=10',
+                 'test_iters=10': 'test_iters=2'},
+        env={'ILSVRC12_AUX_URL': aux.as_uri()},
+        epilogue='frozen = caffe.Net(style_net(train=False), style_weights, caffe.TEST)\n'
+                 'before = imagenet_net.params["conv1"][0].data\n'
+                 'print("conv1 kept:", np.array_equal(frozen.params["conv1"][0].data, before))\n'
+                 'print("conv1 tuned:", '
+                 'not np.array_equal(test_net.params["conv1"][0].data, before))\n')
+    # What the notebook's commands fetched and wrote.
+    assert sha1(root / 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel') \
+        == sha1(weights)
+    assert (root / 'data/ilsvrc12/synset_words.txt').exists()
+    assert 'Downloading 32 images with ' in output
+    assert re.search(r'^2 of 32 images could not be used, e\.g\. file://', output, re.M), output
+    assert 'Writing train/val for 30 successfully downloaded images.' in output
+    for split, lines in expected.items():
+        written = (root / f'data/flickr_style/{split}.txt').read_text().splitlines()
+        assert sorted(written) == sorted(lines), split
+    assert not (root / 'data/flickr_style/images/broken_0123abcd.jpg').exists()
+    # Then the notebook itself.
+    assert 'Loaded style labels:\nDetailed, Pastel, Melancholy, Noir, HDR' in output
+    assert 'top 5 predicted ImageNet labels =' in output
+    assert 'top 5 predicted style labels =' in output
+    assert output.count('Running solvers for 3 iterations...') == 2, output
+    losses = re.findall(r'^  2\) pretrained: loss=(\S+), acc=\s*\d+%; '
+                        r'scratch: loss=(\S+), acc=\s*\d+%$', output, re.M)
+    assert len(losses) == 1 and all(np.isfinite(float(v)) for v in losses[0]), output
+    for when in ('trained from ImageNet', 'trained from   random',
+                 'finetuned from ImageNet', 'finetuned from   random'):
+        assert re.search(rf'^Accuracy, {when} initialization: \d+\.\d%$', output, re.M), output
+    # The first training kept CaffeNet's convolutions; the second tuned them.
+    assert 'conv1 kept: True' in output and 'conv1 tuned: True' in output
+    if build_option('CPU_ONLY') == 'ON':
+        assert ('caffe.set_device(0): this Caffe was built CPU-only (without CUDA); use '
+                'caffe.set_mode_cpu() -- running on the CPU') in output
+
+
+@pytest.mark.opencv
+def test_fine_tuning_from_the_command_line(tmp_path, caffenet_stand_ins):
+    # examples/finetune_flickr_style/readme.md: assemble_data.py, then
+    # `caffe train -weights` from CaffeNet's (stand-in) weights, on the CPU
+    # ("leaving out the -gpu flag"); 2 iterations of batches of 10.
+    root = tutorial_root(tmp_path / 'root', 'examples/finetune_flickr_style',
+                         'models/bvlc_reference_caffenet', 'models/finetune_flickr_style')
+    pretrained = root / 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel'
+    pretrained.symlink_to(caffenet_stand_ins / 'bvlc_reference_caffenet.caffemodel')
+    (root / 'data' / 'ilsvrc12').mkdir()
+    shutil.copy2(caffenet_stand_ins / 'imagenet_mean.binaryproto', root / 'data' / 'ilsvrc12')
+    flickr_style_stand_in(root, tmp_path)
+    output = run(root, sys.executable, 'examples/finetune_flickr_style/assemble_data.py',
+                 '--workers=-1', '--images=2000', '--seed', '831486').stdout
+    assert 'Writing train/val for 35 successfully downloaded images.' in output, output
+    model = root / 'models' / 'finetune_flickr_style'
+    shorten_solver(model / 'solver.prototxt', test_iter=1, test_interval=2, display=1,
+                   max_iter=2, snapshot=2)
+    train_val = model / 'train_val.prototxt'
+    assert train_val.read_text().count('batch_size: 50') == 2
+    train_val.write_text(train_val.read_text().replace('batch_size: 50', 'batch_size: 10'))
+    log = run(root, './build/tools/caffe', 'train', '-solver', str(model / 'solver.prototxt'),
+              '-weights', 'models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel'
+              ).stderr
+    assert 'Finetuning from models/bvlc_reference_caffenet/bvlc_reference_caffenet.caffemodel' \
+        in log
+    assert 'Ignoring source layer fc8\n' in log, log  # fc8_flickr is new
+    assert re.search(r'Iteration 2, Testing net \(#0\)\n.*Test net output #0: accuracy = ',
+                     log), log
+    # CaffeNet's layers start from its weights (a step of 0.001 moves them
+    # little; a new draw of their fillers would differ by about 0.01); the
+    # new classifier has the 20 styles.
+    tuned = caffe.Net(str(model / 'deploy.prototxt'),
+                      str(model / 'finetune_flickr_style_iter_2.caffemodel'), caffe.TEST)
+    before = caffe.Net(str(root / 'models/bvlc_reference_caffenet/deploy.prototxt'),
+                       str(pretrained), caffe.TEST)
+    for layer in ('conv1', 'fc7'):
+        change = np.abs(tuned.params[layer][0].data - before.params[layer][0].data).max()
+        assert 0 < change < 1e-3, (layer, change)
+    assert tuned.params['fc8_flickr'][0].data.shape == (20, 4096)
+
+
+@pytest.mark.python_layer
+def test_pascal_multilabel_notebook(tmp_path, caffenet_stand_ins):
+    # CaffeNet fed by the notebook's Python data layer, on a PASCAL VOC
+    # folder of 8 training and 5 validation images: batches of 5 (its last
+    # cell shows 5 images of one), 2 iterations between checks, not 128 and
+    # 100.
+    root = caffenet_root(tmp_path, caffenet_stand_ins)
+    shutil.copytree(caffe_root() / 'examples' / 'pycaffe', root / 'examples' / 'pycaffe')
+    shutil.copy2(caffe_root() / 'examples' / 'pascal-multilabel-with-datalayer.ipynb',
+                 root / 'examples')
+    train = {f'2008_{i:06d}': [PASCAL_CLASSES[i], PASCAL_CLASSES[19 - i]] for i in range(8)}
+    val = {'2009_000001': ['dog', 'person'], '2009_000002': ['car'],
+           '2009_000003': ['cat', 'cat', 'tvmonitor'], '2009_000004': ['bird'],
+           '2009_000005': ['horse', 'person', 'dog']}
+    write_pascal(root / 'data/pascal/VOC2012', {'train': train, 'val': val}, size=(60, 80))
+    output = run_notebook(
+        root / 'examples' / 'pascal-multilabel-with-datalayer.ipynb', root / 'examples',
+        replace={'batch_size = 128': 'batch_size = 5', 'range(6)': 'range(2)',
+                 'solver.step(100)': 'solver.step(2)',
+                 'check_accuracy(solver.test_nets[0], 50)': 'check_accuracy(solver.test_nets[0], 2)',
+                 '5823//128': '3'})
+    accuracies = re.findall(r'^itt:(\d+) accuracy:([0-9.]+)$', output, re.M)
+    assert [itt for itt, _ in accuracies] == ['100', '200'], output
+    assert all(0 <= float(a) <= 1 for _, a in accuracies), output
+    # Saying "no class" everywhere: each batch holds the 5 validation images
+    # (the layer shuffles them each epoch), which have 2, 1, 2, 1 and 3 of
+    # the 20 classes.
+    assert 'Baseline accuracy:0.9100' in output, output
+    assert (root / 'examples/pascal_multilabel_with_datalayer/solver.prototxt').exists()
 
 
 WEB_DEMO_SESSION = '''

@@ -53,6 +53,10 @@ def md5(path):
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
+def sha1(path):
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
 def write_mnist(folder, prefix, count, seed):
     """IDX files of `count` 28x28 images whose label k is a bright band at
     rows 2k+4 and 2k+5 over noise: separable, so LeNet learns it within a
@@ -75,3 +79,26 @@ def write_synthetic_mnist(folder, test_count=500):
 
 def accuracies(log):
     return [float(v) for v in re.findall(r'accuracy = ([0-9.]+)', log)]
+
+
+PASCAL_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
+                  'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
+                  'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
+
+
+def write_pascal(folder, splits, size=(40, 50), seed=1701):
+    """A PASCAL VOC folder (JPEGImages, Annotations, ImageSets/Main) whose
+    splits map each image index to the classes of its objects."""
+    from PIL import Image
+    for sub in ('JPEGImages', 'Annotations', 'ImageSets/Main'):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    box = '<bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>30</ymax></bndbox>'
+    for split, images in splits.items():
+        for index, names in images.items():
+            picture = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(picture).save(folder / 'JPEGImages' / f'{index}.jpg', quality=95)
+            (folder / 'Annotations' / f'{index}.xml').write_text(
+                '<annotation>' + ''.join(f'<object><name>{name}</name>{box}</object>'
+                                         for name in names) + '</annotation>')
+        (folder / 'ImageSets' / 'Main' / f'{split}.txt').write_text('\n'.join(images) + '\n')
