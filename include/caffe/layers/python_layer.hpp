@@ -27,39 +27,41 @@ template <typename Dtype>
 class PythonLayer : public Layer<Dtype> {
  public:
   PythonLayer(PyObject* self, const LayerParameter& param)
-      : Layer<Dtype>(param), self_(bp::handle<>(bp::borrowed(self))) { }
-  virtual ~PythonLayer() {
-    python::GilLock gil;
-    self_ = bp::object();
-  }
+      : Layer<Dtype>(param), self_(self) { }
 
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
       const vector<Blob<Dtype>*>& top) {
     Call("setup", [&]() {
-      self_.attr("param_str") = bp::str(
+      self().attr("param_str") = bp::str(
           this->layer_param_.python_param().param_str());
-      self_.attr("phase") = static_cast<int>(this->phase_);
-      self_.attr("solver_rank") = Caffe::solver_rank();
-      self_.attr("solver_count") = Caffe::solver_count();
-      self_.attr("setup")(bottom, top);
+      self().attr("phase") = static_cast<int>(this->phase_);
+      self().attr("solver_rank") = Caffe::solver_rank();
+      self().attr("solver_count") = Caffe::solver_count();
+      self().attr("setup")(bottom, top);
     });
   }
   virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
       const vector<Blob<Dtype>*>& top) {
-    Call("reshape", [&]() { self_.attr("reshape")(bottom, top); });
+    Call("reshape", [&]() { self().attr("reshape")(bottom, top); });
   }
 
   virtual inline const char* type() const { return "Python"; }
 
+  // The Python object this layer belongs to (Boost.Python constructs the
+  // layer inside it, and frees it with it). The caller holds the GIL.
+  bp::object self() const {
+    return bp::object(bp::handle<>(bp::borrowed(self_)));
+  }
+
  protected:
   virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
       const vector<Blob<Dtype>*>& top) {
-    Call("forward", [&]() { self_.attr("forward")(bottom, top); });
+    Call("forward", [&]() { self().attr("forward")(bottom, top); });
   }
   virtual void Backward_cpu(const vector<Blob<Dtype>*>& top,
       const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
     Call("backward", [&]() {
-      self_.attr("backward")(top, propagate_down, bottom);
+      self().attr("backward")(top, propagate_down, bottom);
     });
   }
 
@@ -76,7 +78,10 @@ class PythonLayer : public Layer<Dtype> {
     }
   }
 
-  bp::object self_;
+  // Borrowed: a counted reference here made a cycle that Python's collector
+  // cannot see, and every Python layer lived, with all it held, until the
+  // process ended.
+  PyObject* const self_;
 };
 
 }  // namespace caffe
