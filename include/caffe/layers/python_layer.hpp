@@ -32,12 +32,13 @@ class PythonLayer : public Layer<Dtype> {
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
       const vector<Blob<Dtype>*>& top) {
     Call("setup", [&]() {
-      self().attr("param_str") = bp::str(
+      bp::object layer = self();
+      layer.attr("param_str") = bp::str(
           this->layer_param_.python_param().param_str());
-      self().attr("phase") = static_cast<int>(this->phase_);
-      self().attr("solver_rank") = Caffe::solver_rank();
-      self().attr("solver_count") = Caffe::solver_count();
-      self().attr("setup")(bottom, top);
+      layer.attr("phase") = static_cast<int>(this->phase_);
+      layer.attr("solver_rank") = Caffe::solver_rank();
+      layer.attr("solver_count") = Caffe::solver_count();
+      layer.attr("setup")(bottom, top);
     });
   }
   virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
