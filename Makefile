@@ -75,11 +75,6 @@ SETUP_ARGS += --arch "$(call cmake_list,$(cuda_archs))"
 endif
 endif
 
-# ccache (scripts/setup makes CMake use it where it is installed) maps this
-# checkout's paths to relative ones, so that other checkouts and build
-# folders share its cache.
-export CCACHE_BASEDIR := $(CURDIR)
-
 # Q := (empty) shows every command, as upstream's Makefile did.
 Q ?= @
 BUILD := cmake --build $(BUILD_DIR) --parallel $(if $(Q),,--verbose)
@@ -104,8 +99,10 @@ pycaffe: configure
 test: configure
 	$(BUILD) --target $(TEST_TARGETS)
 
+# RUNTEST_FILTER: a regex over the cases' names (Suite/type.Case) to run
+# only those.
 runtest: test
-	$(TEST_ENV) $(CTEST) -L gtest
+	$(TEST_ENV) $(CTEST) -L gtest $(if $(RUNTEST_FILTER),-R '$(RUNTEST_FILTER)')
 
 # The Python tests need pycaffe, the tools (caffe, the example converters)
 # and the deliberately broken layer plugin the port-check test loads.
