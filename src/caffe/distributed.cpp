@@ -500,7 +500,8 @@ int Job::Train(const shared_ptr<Solver<Dtype> >& solver,
   PostBroadcast(&uid[0], uid.size(), &requests);
   Wait(*this, &requests, "rank 0's NCCL id", solver->iter());
   // With several GPUs, NCCL::Run passes the requests agreed here on to the
-  // rank's GPU threads (patches/0033).
+  // rank's GPU threads
+  // (patches/0033-gpu-threads-agree-on-stop-requests.patch).
   RankSync<Dtype> sync(*this, solver.get(), action, false);
   if (gpus.size() == 1) {
     NCCL<Dtype> nccl(solver, uid);

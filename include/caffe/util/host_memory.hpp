@@ -5,10 +5,11 @@
 
 namespace caffe {
 
-// Host memory for blobs (CaffeMallocHost's CPU path, patch 0011), placed by
-// rule rather than by malloc's dynamic mmap threshold, which rises after the
-// process frees a large block (NumPy does so all the time) and would put the
-// same blob on the heap in one session and in its own mapping in another.
+// Host memory for blobs (CaffeMallocHost's CPU path,
+// patches/0016-aligned-host-memory.patch), placed by rule rather than by
+// malloc's dynamic mmap threshold, which rises after the process frees a large
+// block (NumPy does so all the time) and would put the same blob on the heap
+// in one session and in its own mapping in another.
 // The rules and the measurements behind them: docs/memory.md.
 
 /// Every host allocation starts on a cache line.

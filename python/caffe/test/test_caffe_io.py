@@ -1,6 +1,8 @@
 """caffe.io beyond upstream's test_io.py, under NumPy 2: datums both ways
-(patches/0005, 0045), and a Transformer's mean of another size than its
-input, constant or not (patches/0046)."""
+(patches/0005-numpy-2-tobytes-in-caffe-io.patch,
+patches/0045-datum-to-array-numpy-2.patch), and a Transformer's mean of
+another size than its input, constant or not
+(patches/0046-transformer-constant-mean.patch)."""
 import numpy as np
 
 import caffe

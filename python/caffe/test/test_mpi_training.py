@@ -375,7 +375,8 @@ def test_two_machines_train_as_one_process_on_their_union(db, tmp_path, machines
 @pytest.mark.python_layer
 @pytest.mark.parametrize('source', ['db', pytest.param('image_list', marks=pytest.mark.opencv)])
 def test_ranks_read_disjoint_shards_and_see_global_ranks(source, request, tmp_path):
-    """With an LMDB (Data) or an image list (ImageData, patches/0029)."""
+    """With an LMDB (Data) or an image list (ImageData,
+    patches/0029-image-data-shards-across-solvers.patch)."""
     job = Job(tmp_path, request.getfixturevalue(source), iters=6, probe={})
     result = mpirun(tmp_path, 3, job.command())
     assert result.returncode == 0, result.stderr[-4000:]

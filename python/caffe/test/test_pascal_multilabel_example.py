@@ -1,7 +1,8 @@
 """The Python data layer of examples/pascal-multilabel-with-datalayer.ipynb
-(examples/pycaffe/layers/pascal_multilabel_datalayers.py, patches/0043) on a
-tiny PASCAL-style folder: each image arrives resized, in BGR less the mean,
-with the classes its annotation names."""
+(examples/pycaffe/layers/pascal_multilabel_datalayers.py,
+patches/0043-pascal-multilabel-example-python-3.patch) on a tiny
+PASCAL-style folder: each image arrives resized, in BGR less the mean, with
+the classes its annotation names."""
 import os
 import sys
 

@@ -1,6 +1,7 @@
 """A GPU that pycaffe cannot use is a Python RuntimeError saying why
-(patches/0048), where Caffe's own checks (NO_GPU, CUDA_CHECK) abort the
-interpreter, killing a notebook's kernel; the mode stays what it was."""
+(patches/0048-pycaffe-unusable-gpu-raises.patch), where Caffe's own checks
+(NO_GPU, CUDA_CHECK) abort the interpreter, killing a notebook's kernel; the
+mode stays what it was."""
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """A Python layer lives as long as what uses it: once the last net, solver
 or Python reference holding it is gone, the layer and what it holds are
-freed; net.layers gives it as its own object (patches/0058).
+freed; net.layers gives it as its own object
+(patches/0058-pycaffe-python-layers-as-their-own-objects.patch).
 
 The C++ layer kept a counted reference to its Python object, which owns the
 C++ layer: a cycle that Python's collector cannot see, so every Python layer

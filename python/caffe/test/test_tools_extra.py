@@ -1,8 +1,10 @@
 """Upstream's tools beside pycaffe, each run as a user runs it: tools/extra
 (a real `caffe train` log through parse_log.py, parse_log.sh and
-plot_training_log.py.example, a net through summarize.py; patches/0041:
-Python 3, glog's year-prefixed lines) and scripts/download_model_binary.py
-(patches/0042: Python 3, PyYAML 6)."""
+plot_training_log.py.example, a net through summarize.py; Python 3:
+patches/0041-tools-extra-python-3.patch, glog's year-prefixed lines:
+patches/0059-extract-seconds-glog-year-prefix.patch) and
+scripts/download_model_binary.py
+(patches/0042-download-model-binary-python-3.patch: Python 3, PyYAML 6)."""
 import csv
 import hashlib
 import os

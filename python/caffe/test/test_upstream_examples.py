@@ -2,11 +2,15 @@
 cell as Jupyter runs them, from a copy of their folders laid out as
 $CAFFE_ROOT is (their `sys.path.insert(0, caffe_root + 'python')` finds the
 merged package, linked to the build): 01-learning-lenet and the siamese
-embedding (patches/0050), 00-classification (0051), net_surgery (0052),
-02-fine-tuning (0055, with assemble_data.py of 0054) and the PASCAL
-multilabel data layer's (0056); fine-tuning from the command line as
-examples/finetune_flickr_style/readme.md says; the C++ classification
-example's command; the web demo (0053) through Flask's test client. Data is
+embedding (patches/0050-lenet-and-siamese-notebooks-python-3.patch),
+00-classification (patches/0051-classification-notebook-python-3.patch),
+net_surgery (patches/0052-net-surgery-notebook-python-3.patch),
+02-fine-tuning (patches/0055-fine-tuning-notebook-python-3.patch, with the
+fork's examples/finetune_flickr_style/assemble_data.py) and the PASCAL
+multilabel data layer's (patches/0056-pascal-multilabel-notebook-python-3.patch);
+fine-tuning from the command line as examples/finetune_flickr_style/readme.md
+says; the C++ classification example's command; the web demo
+(patches/0053-web-demo-python-3.patch) through Flask's test client. Data is
 synthetic; what the examples download (CaffeNet's weights, ImageNet's
 labels, mean and bet file, Flickr Style's images) are stand-ins of the same
 shapes, fetched from file:// URLs where the examples fetch them.

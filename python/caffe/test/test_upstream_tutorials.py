@@ -1,13 +1,14 @@
 """Upstream's tutorials, run as their pages say, from $CAFFE_ROOT (the
 merged tree, whose `build` is this build): the data scripts
-(data/mnist/get_mnist.sh, data/cifar10/get_cifar10.sh; patches/0049), then
-examples/mnist (create_mnist.sh, train_lenet.sh, `caffe test` of the
-snapshot), examples/cifar10 (create_cifar10.sh, train_quick.sh and its
-resume) and examples/siamese. What runs is their own scripts, from a copy
-of their folders; the data is synthetic, served from file:// URLs, and the
-solvers are shortened and set to solver_mode: CPU, the one edit the
-tutorials ask of a CPU-only build (patches/0047 says so when it is
-missing). The notebooks: test_upstream_examples.py.
+(data/mnist/get_mnist.sh, data/cifar10/get_cifar10.sh;
+patches/0049-tutorial-data-downloads.patch), then examples/mnist
+(create_mnist.sh, train_lenet.sh, `caffe test` of the snapshot),
+examples/cifar10 (create_cifar10.sh, train_quick.sh and its resume) and
+examples/siamese. What runs is their own scripts, from a copy of their
+folders; the data is synthetic, served from file:// URLs, and the solvers
+are shortened and set to solver_mode: CPU, the one edit the tutorials ask
+of a CPU-only build (patches/0047-cpu-only-gpu-request-message.patch says
+so when it is missing). The notebooks: test_upstream_examples.py.
 """
 import gzip
 import io

@@ -1,11 +1,12 @@
-// Stop and snapshot requests in multi-GPU training (patches/0033): the
-// solvers of NCCL::Run's GPU threads must leave their loops after the same
-// iteration, or the ones still stepping wait in NCCL for ever. Here CPU
-// solvers step in threads, joined to one AgreedRequests as NCCL::Run joins
-// them; nothing else connects them (no gradients are exchanged), so what
-// these cases check is the agreement alone. A solver that stops alone
-// leaves the others at the agreement's barrier: the cases then stop the test
-// program with a message after 60 s instead of hanging.
+// Stop and snapshot requests in multi-GPU training
+// (patches/0033-gpu-threads-agree-on-stop-requests.patch): the solvers of
+// NCCL::Run's GPU threads must leave their loops after the same iteration, or
+// the ones still stepping wait in NCCL for ever. Here CPU solvers step in
+// threads, joined to one AgreedRequests as NCCL::Run joins them; nothing else
+// connects them (no gradients are exchanged), so what these cases check is the
+// agreement alone. A solver that stops alone leaves the others at the
+// agreement's barrier: the cases then stop the test program with a message
+// after 60 s instead of hanging.
 #include <sys/stat.h>
 
 #include <atomic>

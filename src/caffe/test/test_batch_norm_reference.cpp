@@ -1,6 +1,7 @@
-// BatchNorm's CPU forward and backward (patches/0031) against a direct
-// double-precision reference: training statistics and stored (global) ones,
-// in place and not, over shapes with one and several values per row.
+// BatchNorm's CPU forward and backward (the fork's
+// src/caffe/layers/batch_norm_layer.cpp) against a direct double-precision
+// reference: training statistics and stored (global) ones, in place and not,
+// over shapes with one and several values per row.
 // Tolerances: the layer sums at most a few hundred values in Dtype, so its
 // statistics carry a relative error of about count * epsilon (float: ~1e-5
 // at worst here); outputs are about 1 in size, hence 1e-4 for float and

@@ -1,9 +1,10 @@
-// HDF5Data with shuffle: true (patches/0035). Solvers that train together
-// (several GPUs, MPI ranks) each keep every n-th row of the layer's stream
-// (HDF5DataLayer::Skip); each epoch they must read disjoint shares whose
-// union is every row, reshuffled from one epoch to the next. Upstream drew
-// each solver's order from the process's one rand() state, so the shares
-// overlapped at random and some rows were never read.
+// HDF5Data with shuffle: true
+// (patches/0035-hdf5-data-shuffles-alike-on-every-solver.patch). Solvers that
+// train together (several GPUs, MPI ranks) each keep every n-th row of the
+// layer's stream (HDF5DataLayer::Skip); each epoch they must read disjoint
+// shares whose union is every row, reshuffled from one epoch to the next.
+// Upstream drew each solver's order from the process's one rand() state, so
+// the shares overlapped at random and some rows were never read.
 #ifdef USE_HDF5
 #include <algorithm>
 #include <fstream>  // NOLINT(readability/streams)

@@ -1,5 +1,6 @@
-// SyncedMemory's host allocations (patch 0011, util/host_memory.hpp):
-// aligned by rule whatever malloc did before, and usable to the last byte.
+// SyncedMemory's host allocations (patches/0016-aligned-host-memory.patch,
+// util/host_memory.hpp): aligned by rule whatever malloc did before, and
+// usable to the last byte.
 #include <stdint.h>
 
 #include <cstdlib>

@@ -1,8 +1,10 @@
-// im2col_cpu and col2im_cpu (patches/0030) against a direct reference that
-// computes every element from its definition, over a sweep of shapes that
-// includes strides, dilations, padding wider than the kernel and kernels
-// wider than the image. Equality is exact: im2col copies elements, and
-// col2im and the reference add to each image element in the same order.
+// im2col_cpu and col2im_cpu
+// (patches/0030-im2col-cpu-rows-without-per-element-branches.patch) against a
+// direct reference that computes every element from its definition, over a
+// sweep of shapes that includes strides, dilations, padding wider than the
+// kernel and kernels wider than the image. Equality is exact: im2col copies
+// elements, and col2im and the reference add to each image element in the same
+// order.
 #include <ostream>
 #include <vector>
 

@@ -1,7 +1,7 @@
 #ifdef USE_OPENCV
 // ImageData in a run of several solvers (GPUs or MPI ranks,
-// patches/0029-image-data-shards-across-solvers): in training, solver r of n
-// reads lines r, r + n, r + 2n, ... of the list, disjoint from the other
+// patches/0029-image-data-shards-across-solvers.patch): in training, solver r
+// of n reads lines r, r + n, r + 2n, ... of the list, disjoint from the other
 // solvers' and together the whole list; the test phase and a single solver
 // read every line. Each image's label is its line number, so the labels a
 // solver reads say which lines it read.

@@ -1,9 +1,10 @@
-// Max pooling of rectified activations: many windows hold several equal
-// maxima (zeros most of all). Caffe's own max pooling, CPU and GPU, takes the
-// first of them in row-major order as the window's argmax and routes the
-// whole gradient there. patches/0027 rewrote the CPU forward without
-// branches; these cases hold it (and the GPU kernels) to that rule, which
-// upstream's tests, on Gaussian inputs without ties, do not check.
+// Max pooling of rectified activations: many windows hold several equal maxima
+// (zeros most of all). Caffe's own max pooling, CPU and GPU, takes the first
+// of them in row-major order as the window's argmax and routes the whole
+// gradient there. patches/0027-max-pooling-cpu-forward-without-branches.patch
+// rewrote the CPU forward without branches; these cases hold it (and the GPU
+// kernels) to that rule, which upstream's tests, on Gaussian inputs without
+// ties, do not check.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>

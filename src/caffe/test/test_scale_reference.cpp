@@ -1,9 +1,10 @@
-// Scale's forward and backward (patches/0039 on the CPU; upstream's GPU
-// code) against a direct double-precision reference: with and without
-// bias, in place and not, the scale a parameter or bottom[1], over axes
-// with several values per row and with one (inner_dim 1), a scale over the
-// first axis (outer_dim 1), an elementwise one and a scalar one, and with
-// each gradient asked for or not.
+// Scale's forward and backward (the fork's src/caffe/layers/scale_layer.cpp on
+// the CPU; upstream's GPU code with
+// patches/0039-scale-gpu-parameter-gradient-accumulates.patch) against a
+// direct double-precision reference: with and without bias, in place and not,
+// the scale a parameter or bottom[1], over axes with several values per row
+// and with one (inner_dim 1), a scale over the first axis (outer_dim 1), an
+// elementwise one and a scalar one, and with each gradient asked for or not.
 // Parameter gradients must add to what they held; a bottom's gradient is
 // assigned. Tolerances: the layer sums at most a few hundred products of
 // values below 4 in Dtype, so float sums carry ~1e-5 relative error; 1e-4

@@ -1,4 +1,5 @@
-// CPU timers report fractions of a millisecond (patches/0044): `caffe time`
+// CPU timers report fractions of a millisecond
+// (patches/0044-cpu-timers-fractional-milliseconds.patch): `caffe time`
 // printed "Total Time: 0 ms" for a net faster than a millisecond, since the
 // milliseconds were boost's whole ones.
 #include <unistd.h>  // usleep
