@@ -69,7 +69,7 @@ endif()
 # what it takes on a 2-core machine) and CTest label "slow", so that CI runs
 # them once, in one stage (.ci/run), and `ctest -LE slow` leaves them out.
 set(caffe_slow_python_tests test_mpi_training=120 test_upstream_tutorials=90
-    test_upstream_examples=300 test_occlusion_example=120)
+    test_upstream_examples=400 test_occlusion_example=120)
 
 if(BUILD_python)
   file(GLOB python_tests CONFIGURE_DEPENDS "${merged}/python/caffe/test/test_*.py")
