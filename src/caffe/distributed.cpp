@@ -16,6 +16,7 @@
 
 #include "caffe/net.hpp"
 #include "caffe/syncedmem.hpp"
+#include "caffe/util/fnv1a.hpp"
 #include "caffe/util/math_functions.hpp"
 #ifdef USE_NCCL
 #include "caffe/parallel.hpp"
@@ -233,12 +234,6 @@ void PostBroadcast(void* data, size_t bytes, std::vector<MPI_Request>* requests)
   }
 }
 
-uint64_t Fnv1a(uint64_t hash, const void* data, size_t bytes) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ULL;
-  return hash;
-}
-
 // What every rank must agree on before training together.
 enum Field { kDtypeBytes, kParamBlobs, kParamValues, kShapes, kLayers,
              kSolverType, kIteration, kDevices, kFields };
@@ -248,22 +243,22 @@ std::vector<int64_t> Describe(Solver<Dtype>* solver, int devices) {
   const Net<Dtype>& net = *solver->net();
   std::vector<int64_t> d(kFields, 0);
   d[kDtypeBytes] = sizeof(Dtype);
-  uint64_t shapes = 1469598103934665603ULL, layers = shapes, type = shapes;
+  uint64_t shapes = kFnv1aOffsetBasis, layers = shapes, type = shapes;
   for (const Blob<Dtype>* blob : net.learnable_params()) {
     ++d[kParamBlobs];
     d[kParamValues] += blob->count();
     const std::vector<int>& shape = blob->shape();
     const int axes = static_cast<int>(shape.size());
-    shapes = Fnv1a(shapes, &axes, sizeof(axes));
-    shapes = Fnv1a(shapes, shape.data(), shape.size() * sizeof(int));
+    shapes = Fnv1a(&axes, sizeof(axes), shapes);
+    shapes = Fnv1a(shape.data(), shape.size() * sizeof(int), shapes);
   }
   for (const auto& layer : net.layers()) {
     const std::string& name = layer->layer_param().name();
-    layers = Fnv1a(layers, name.data(), name.size() + 1);
-    layers = Fnv1a(layers, layer->type(), std::char_traits<char>::length(layer->type()) + 1);
+    layers = Fnv1a(name.data(), name.size() + 1, layers);
+    layers = Fnv1a(layer->type(), std::char_traits<char>::length(layer->type()) + 1, layers);
   }
   const std::string solver_type = solver->type();
-  type = Fnv1a(type, solver_type.data(), solver_type.size());
+  type = Fnv1a(solver_type.data(), solver_type.size(), type);
   d[kShapes] = static_cast<int64_t>(shapes);
   d[kLayers] = static_cast<int64_t>(layers);
   d[kSolverType] = static_cast<int64_t>(type);
