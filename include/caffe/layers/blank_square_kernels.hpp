@@ -18,13 +18,13 @@
 #include <stdint.h>
 
 #include "caffe/util/counter_rng.hpp"  // CAFFE_HOST_DEVICE
+#include "caffe/util/vector_alignment.hpp"
 
 namespace caffe {
 namespace blank_square {
 
 const int kThreadsPerBlock = 256;
 const int kMaxGridYZ = 65535;  // CUDA's limit on grid y and z
-const int kVectorBytes = 16;   // float4, double2
 
 struct Geometry {
   int num, channels, height, width;  // of the blob
@@ -69,8 +69,7 @@ inline Shape LaunchShape(const Geometry& g, int rows, int length,
 /// (a multiple of element_size), at most `length`.
 CAFFE_HOST_DEVICE inline int HeadLength(uintptr_t address, int element_size,
                                         int length) {
-  const int head = static_cast<int>((0 - address) & (kVectorBytes - 1)) /
-                   element_size;
+  const int head = VectorMisalignment(0 - address) / element_size;
   return head < length ? head : length;
 }
 

@@ -7,6 +7,7 @@
 #include "caffe/util/gpu_occupancy.cuh"
 #include "caffe/util/gpu_vector.cuh"
 #include "caffe/util/math_functions.hpp"
+#include "caffe/util/vector_alignment.hpp"
 
 namespace caffe {
 
@@ -104,10 +105,9 @@ void BlankSquareLayer<Dtype>::BlankSquaresGpu(const Dtype* src, Dtype value,
     const Shape s = LaunchShape(g, g.square_height, g.square_width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
     FillSquares<Dtype><<<Grid(s), Block(s)>>>(g, m);
-  } else if (((reinterpret_cast<uintptr_t>(src) ^
-                reinterpret_cast<uintptr_t>(dst)) & 15) == 0) {
-    // Aligned alike: every row's head has the same length in both, so the
-    // vectors after it are aligned in both.
+  } else if (AlignedAlike(src, dst)) {
+    // Every row's head has the same length in both, so the vectors after it
+    // are aligned in both.
     const Shape s = LaunchShape(g, g.height, g.width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
     CopyBlankingSquares<Dtype, true><<<Grid(s), Block(s)>>>(g, m);

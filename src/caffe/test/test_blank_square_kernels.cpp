@@ -53,7 +53,7 @@ struct RecordingMemory {
     ++writes[i];
   }
   void CheckAligned(uintptr_t address, size_t i) {
-    misaligned_vectors += (address + i * sizeof(Dtype)) % 16 != 0;
+    misaligned_vectors += VectorMisalignment(address + i * sizeof(Dtype)) != 0;
   }
   void CopyVector(size_t i) {
     CheckAligned(src_address, i);
