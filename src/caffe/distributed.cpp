@@ -14,6 +14,7 @@
 #include <mpi.h>
 #endif
 
+#include "caffe/agreed_requests.hpp"
 #include "caffe/net.hpp"
 #include "caffe/syncedmem.hpp"
 #include "caffe/util/fnv1a.hpp"
@@ -313,10 +314,10 @@ class RankSync : public Solver<Dtype>::Callback {
            ActionCallback local_action, bool reduce_gradients)
       : job_(job), solver_(solver),
         local_action_(local_action), reduce_gradients_(reduce_gradients),
-        agreed_(SolverAction::NONE) {
+        agreed_(job.rank() == 0) {
     if (reduce_gradients_) Pack();
     solver_->add_callback(this);
-    solver_->SetActionFunction([this] { return TakeAgreedAction(); });
+    solver_->SetActionFunction([this] { return agreed_.Take(); });
   }
 
   void BroadcastWeights() {
@@ -345,23 +346,12 @@ class RankSync : public Solver<Dtype>::Callback {
                              MPI_COMM_WORLD, &requests.back()));
     Wait(job_, &requests, "the gradient all-reduce", solver_->iter());
     if (diff) caffe_scal(static_cast<int>(count_), Dtype(1) / job_.size(), diff);
-    agreed_ = (requested & (1 << SolverAction::STOP)) ? SolverAction::STOP
+    agreed_.Set((requested & (1 << SolverAction::STOP)) ? SolverAction::STOP
         : (requested & (1 << SolverAction::SNAPSHOT)) ? SolverAction::SNAPSHOT
-        : SolverAction::NONE;
+        : SolverAction::NONE);
   }
 
  private:
-  // The solver asks once per iteration, right after the exchange, and again
-  // while rank 0 tests; a request is acted on once. Snapshots are rank 0's.
-  SolverAction::Enum TakeAgreedAction() {
-    SolverAction::Enum action = agreed_;
-    agreed_ = SolverAction::NONE;
-    if (action == SolverAction::SNAPSHOT && job_.rank() != 0) {
-      return SolverAction::NONE;
-    }
-    return action;
-  }
-
   void Pack() {
     const std::vector<Blob<Dtype>*>& params = solver_->net()->learnable_params();
     count_ = 0;
@@ -387,7 +377,7 @@ class RankSync : public Solver<Dtype>::Callback {
   Solver<Dtype>* solver_;
   ActionCallback local_action_;
   const bool reduce_gradients_;
-  SolverAction::Enum agreed_;
+  PendingRequest agreed_;  // snapshots are rank 0's
   size_t count_ = 0;
   shared_ptr<SyncedMemory> data_, diff_;
 };
