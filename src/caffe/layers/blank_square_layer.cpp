@@ -219,10 +219,11 @@ __attribute__((always_inline)) inline void FillSquaresIn(
       (size_t(16) << 20);
 #endif
   for (int n = 0; n < num; ++n) {
-    int y0 = 0, x0 = 0;
-    if (!sampler.Square(n, &y0, &x0)) continue;
+    PixelYX corner;
+    if (!sampler.Square(n, &corner)) continue;
     for (int c = 0; c < channels; ++c) {
-      Dtype* row = data + ((n * channels + c) * height + y0) * width + x0;
+      Dtype* row = data + ((n * channels + c) * height + corner.y) * width +
+                   corner.x;
       for (int y = 0; y < sampler.height; ++y, row += width) {
 #ifdef __SSE2__
         if (stream) {
