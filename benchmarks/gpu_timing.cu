@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "benchmark_util.hpp"
+#include "caffe/util/vector_alignment.hpp"
 
 namespace bench {
 
@@ -32,18 +33,20 @@ void LaunchEmptyKernel() {
 }
 
 void LaunchCopyKernel(const void* src, void* dst, size_t bytes) {
-  CHECK_EQ(reinterpret_cast<uintptr_t>(src) % 16, 0) << "copy source";
-  CHECK_EQ(reinterpret_cast<uintptr_t>(dst) % 16, 0) << "copy destination";
-  const size_t vectors = bytes / 16;
-  const int tail = static_cast<int>(bytes % 16);
+  CHECK_EQ(caffe::VectorMisalignment(reinterpret_cast<uintptr_t>(src)), 0)
+      << "copy source";
+  CHECK_EQ(caffe::VectorMisalignment(reinterpret_cast<uintptr_t>(dst)), 0)
+      << "copy destination";
+  const size_t vectors = bytes / sizeof(uint4);
+  const int tail = static_cast<int>(bytes % sizeof(uint4));
   const int threads = 256;
   const size_t blocks = std::max<size_t>(1, (vectors + threads - 1) / threads);
   CHECK_LE(blocks, 0x7fffffffu) << "copy of " << bytes << " bytes";
   // NOLINT_NEXT_LINE(whitespace/operators)
   CopyKernel<<<static_cast<unsigned int>(blocks), threads>>>(
       static_cast<const uint4*>(src), static_cast<uint4*>(dst), vectors,
-      static_cast<const char*>(src) + 16 * vectors,
-      static_cast<char*>(dst) + 16 * vectors, tail);
+      static_cast<const char*>(src) + sizeof(uint4) * vectors,
+      static_cast<char*>(dst) + sizeof(uint4) * vectors, tail);
   CUDA_POST_KERNEL_CHECK;
 }
 

@@ -13,6 +13,30 @@
 namespace caffe {
 
 /**
+ * @brief An agreed request as one solver takes it, through its action
+ *        function: once, although the solver asks after each iteration and
+ *        the first solver again while it tests; and a snapshot only where
+ *        `snapshots`, since one solver writes the snapshot for all.
+ */
+class PendingRequest {
+ public:
+  explicit PendingRequest(bool snapshots) : snapshots_(snapshots) {}
+  void Set(SolverAction::Enum agreed) { pending_ = agreed; }
+  SolverAction::Enum Take() {
+    const SolverAction::Enum request = pending_;
+    pending_ = SolverAction::NONE;
+    if (request == SolverAction::SNAPSHOT && !snapshots_) {
+      return SolverAction::NONE;
+    }
+    return request;
+  }
+
+ private:
+  const bool snapshots_;
+  SolverAction::Enum pending_ = SolverAction::NONE;
+};
+
+/**
  * @brief Stop and snapshot requests agreed by the solvers that train one
  *        model in threads of one process (one per GPU, NCCL::Run).
  *
@@ -40,8 +64,9 @@ class AgreedRequests {
  private:
   class Member : public Solver<Dtype>::Callback {
    public:
-    Member(AgreedRequests* group, int index) : group_(group), index_(index) {}
-    SolverAction::Enum Take();
+    Member(AgreedRequests* group, int index)
+        : group_(group), index_(index), pending_(index == 0) {}
+    SolverAction::Enum Take() { return pending_.Take(); }
 
    protected:
     void on_start();
@@ -51,7 +76,7 @@ class AgreedRequests {
     AgreedRequests* group_;
     const int index_;
     uint64_t rounds_ = 0;
-    SolverAction::Enum pending_ = SolverAction::NONE;
+    PendingRequest pending_;
   };
 
   ActionCallback source_;

@@ -28,20 +28,8 @@ void AgreedRequests<Dtype>::Member::on_start() {
     answer = group_->source_ ? group_->source_() : SolverAction::NONE;
   }
   group_->barrier_.wait();
-  pending_ = answer;
+  pending_.Set(answer);
   ++rounds_;
-}
-
-// The solver asks once after each iteration, and the first solver again
-// while it tests; a request is acted on once.
-template <typename Dtype>
-SolverAction::Enum AgreedRequests<Dtype>::Member::Take() {
-  const SolverAction::Enum request = pending_;
-  pending_ = SolverAction::NONE;
-  if (request == SolverAction::SNAPSHOT && index_ != 0) {
-    return SolverAction::NONE;
-  }
-  return request;
 }
 
 INSTANTIATE_CLASS(AgreedRequests);

@@ -14,8 +14,10 @@
 #include <mpi.h>
 #endif
 
+#include "caffe/agreed_requests.hpp"
 #include "caffe/net.hpp"
 #include "caffe/syncedmem.hpp"
+#include "caffe/util/fnv1a.hpp"
 #include "caffe/util/math_functions.hpp"
 #ifdef USE_NCCL
 #include "caffe/parallel.hpp"
@@ -233,12 +235,6 @@ void PostBroadcast(void* data, size_t bytes, std::vector<MPI_Request>* requests)
   }
 }
 
-uint64_t Fnv1a(uint64_t hash, const void* data, size_t bytes) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ULL;
-  return hash;
-}
-
 // What every rank must agree on before training together.
 enum Field { kDtypeBytes, kParamBlobs, kParamValues, kShapes, kLayers,
              kSolverType, kIteration, kDevices, kFields };
@@ -248,22 +244,22 @@ std::vector<int64_t> Describe(Solver<Dtype>* solver, int devices) {
   const Net<Dtype>& net = *solver->net();
   std::vector<int64_t> d(kFields, 0);
   d[kDtypeBytes] = sizeof(Dtype);
-  uint64_t shapes = 1469598103934665603ULL, layers = shapes, type = shapes;
+  uint64_t shapes = kFnv1aOffsetBasis, layers = shapes, type = shapes;
   for (const Blob<Dtype>* blob : net.learnable_params()) {
     ++d[kParamBlobs];
     d[kParamValues] += blob->count();
     const std::vector<int>& shape = blob->shape();
     const int axes = static_cast<int>(shape.size());
-    shapes = Fnv1a(shapes, &axes, sizeof(axes));
-    shapes = Fnv1a(shapes, shape.data(), shape.size() * sizeof(int));
+    shapes = Fnv1a(&axes, sizeof(axes), shapes);
+    shapes = Fnv1a(shape.data(), shape.size() * sizeof(int), shapes);
   }
   for (const auto& layer : net.layers()) {
     const std::string& name = layer->layer_param().name();
-    layers = Fnv1a(layers, name.data(), name.size() + 1);
-    layers = Fnv1a(layers, layer->type(), std::char_traits<char>::length(layer->type()) + 1);
+    layers = Fnv1a(name.data(), name.size() + 1, layers);
+    layers = Fnv1a(layer->type(), std::char_traits<char>::length(layer->type()) + 1, layers);
   }
   const std::string solver_type = solver->type();
-  type = Fnv1a(type, solver_type.data(), solver_type.size());
+  type = Fnv1a(solver_type.data(), solver_type.size(), type);
   d[kShapes] = static_cast<int64_t>(shapes);
   d[kLayers] = static_cast<int64_t>(layers);
   d[kSolverType] = static_cast<int64_t>(type);
@@ -318,10 +314,10 @@ class RankSync : public Solver<Dtype>::Callback {
            ActionCallback local_action, bool reduce_gradients)
       : job_(job), solver_(solver),
         local_action_(local_action), reduce_gradients_(reduce_gradients),
-        agreed_(SolverAction::NONE) {
+        agreed_(job.rank() == 0) {
     if (reduce_gradients_) Pack();
     solver_->add_callback(this);
-    solver_->SetActionFunction([this] { return TakeAgreedAction(); });
+    solver_->SetActionFunction([this] { return agreed_.Take(); });
   }
 
   void BroadcastWeights() {
@@ -350,23 +346,12 @@ class RankSync : public Solver<Dtype>::Callback {
                              MPI_COMM_WORLD, &requests.back()));
     Wait(job_, &requests, "the gradient all-reduce", solver_->iter());
     if (diff) caffe_scal(static_cast<int>(count_), Dtype(1) / job_.size(), diff);
-    agreed_ = (requested & (1 << SolverAction::STOP)) ? SolverAction::STOP
+    agreed_.Set((requested & (1 << SolverAction::STOP)) ? SolverAction::STOP
         : (requested & (1 << SolverAction::SNAPSHOT)) ? SolverAction::SNAPSHOT
-        : SolverAction::NONE;
+        : SolverAction::NONE);
   }
 
  private:
-  // The solver asks once per iteration, right after the exchange, and again
-  // while rank 0 tests; a request is acted on once. Snapshots are rank 0's.
-  SolverAction::Enum TakeAgreedAction() {
-    SolverAction::Enum action = agreed_;
-    agreed_ = SolverAction::NONE;
-    if (action == SolverAction::SNAPSHOT && job_.rank() != 0) {
-      return SolverAction::NONE;
-    }
-    return action;
-  }
-
   void Pack() {
     const std::vector<Blob<Dtype>*>& params = solver_->net()->learnable_params();
     count_ = 0;
@@ -392,7 +377,7 @@ class RankSync : public Solver<Dtype>::Callback {
   Solver<Dtype>* solver_;
   ActionCallback local_action_;
   const bool reduce_gradients_;
-  SolverAction::Enum agreed_;
+  PendingRequest agreed_;  // snapshots are rank 0's
   size_t count_ = 0;
   shared_ptr<SyncedMemory> data_, diff_;
 };

@@ -18,13 +18,14 @@
 #include <stdint.h>
 
 #include "caffe/util/counter_rng.hpp"  // CAFFE_HOST_DEVICE
+#include "caffe/util/pixel_yx.hpp"
+#include "caffe/util/vector_alignment.hpp"
 
 namespace caffe {
 namespace blank_square {
 
 const int kThreadsPerBlock = 256;
 const int kMaxGridYZ = 65535;  // CUDA's limit on grid y and z
-const int kVectorBytes = 16;   // float4, double2
 
 struct Geometry {
   int num, channels, height, width;  // of the blob
@@ -69,8 +70,7 @@ inline Shape LaunchShape(const Geometry& g, int rows, int length,
 /// (a multiple of element_size), at most `length`.
 CAFFE_HOST_DEVICE inline int HeadLength(uintptr_t address, int element_size,
                                         int length) {
-  const int head = static_cast<int>((0 - address) & (kVectorBytes - 1)) /
-                   element_size;
+  const int head = VectorMisalignment(0 - address) / element_size;
   return head < length ? head : length;
 }
 
@@ -148,7 +148,7 @@ struct FillRow {
 
 /// Out of place, one thread: its row of every plane its block covers, each
 /// element once (launch: LaunchShape(g, g.height, g.width, ...)).
-/// memory.Corner(n, &x, &y): whether image n is occluded, and where;
+/// memory.Corner(n, &corner): whether image n is occluded, and where;
 /// memory.Head(offset, length): HeadLength of the destination at offset
 /// (the source is aligned alike, or kVector is false).
 #ifdef __CUDACC__
@@ -160,11 +160,11 @@ CAFFE_HOST_DEVICE inline void CopyBlankingThread(const Geometry& g,
   const int64_t y = static_cast<int64_t>(t.block_x) * t.rows + t.row;
   if (y >= g.height) return;
   for (int64_t n = t.block_z; n < g.num; n += t.grid_z) {
-    int x0 = 0, y0 = 0;
-    const bool blank_row = memory.Corner(n, &x0, &y0) && y >= y0 &&
-                           y < y0 + g.square_height;
+    PixelYX corner = {0, 0};
+    const bool blank_row = memory.Corner(n, &corner) && y >= corner.y &&
+                           y < corner.y + g.square_height;
     CopyBlankingRow<kWidth, Memory> row = {memory, 0,
-        blank_row ? x0 : 0, blank_row ? x0 + g.square_width : 0};
+        blank_row ? corner.x : 0, blank_row ? corner.x + g.square_width : 0};
     for (int64_t c = t.block_y; c < g.channels; c += t.grid_y) {
       row.offset = static_cast<size_t>((n * g.channels + c) * g.height + y) *
                    g.width;
@@ -185,12 +185,12 @@ CAFFE_HOST_DEVICE inline void FillSquareThread(const Geometry& g,
   const int64_t dy = static_cast<int64_t>(t.block_x) * t.rows + t.row;
   if (dy >= g.square_height) return;
   for (int64_t n = t.block_z; n < g.num; n += t.grid_z) {
-    int x0 = 0, y0 = 0;
-    if (!memory.Corner(n, &x0, &y0)) continue;
+    PixelYX corner = {0, 0};
+    if (!memory.Corner(n, &corner)) continue;
     FillRow<Memory> row = {memory, 0};
     for (int64_t c = t.block_y; c < g.channels; c += t.grid_y) {
-      row.offset = static_cast<size_t>((n * g.channels + c) * g.height + y0 +
-                                       dy) * g.width + x0;
+      row.offset = static_cast<size_t>((n * g.channels + c) * g.height +
+                                       corner.y + dy) * g.width + corner.x;
       const int head = memory.Head(row.offset, g.square_width);
       VisitRun<kWidth, true>(head, g.square_width, t.lane, t.lanes, row);
     }

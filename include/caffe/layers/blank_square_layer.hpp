@@ -10,6 +10,7 @@
 #include "caffe/layers/neuron_layer.hpp"
 #include "caffe/proto/caffe.pb.h"
 #include "caffe/util/counter_rng.hpp"
+#include "caffe/util/pixel_yx.hpp"
 
 namespace caffe {
 
@@ -25,15 +26,15 @@ struct BlankSquareSampler {
   int fixed_y, fixed_x;
 
   /// Whether image n is occluded, and where (top-left corner).
-  CAFFE_HOST_DEVICE bool Square(int n, int* y, int* x) const {
+  CAFFE_HOST_DEVICE bool Square(int n, PixelYX* corner) const {
     const uint64_t draw = per_sample ? static_cast<uint64_t>(n) : 0;
     if ((CounterRandom(key, 3 * draw) >> 32) >= threshold) return false;
     if (fixed) {
-      *y = fixed_y;
-      *x = fixed_x;
+      corner->y = fixed_y;
+      corner->x = fixed_x;
     } else {
-      *y = UniformBelow(CounterRandom(key, 3 * draw + 1), y_positions);
-      *x = UniformBelow(CounterRandom(key, 3 * draw + 2), x_positions);
+      corner->y = UniformBelow(CounterRandom(key, 3 * draw + 1), y_positions);
+      corner->x = UniformBelow(CounterRandom(key, 3 * draw + 2), x_positions);
     }
     return true;
   }

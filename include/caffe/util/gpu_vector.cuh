@@ -11,6 +11,8 @@
 
 #include <cuda_runtime.h>
 
+#include "caffe/util/vector_alignment.hpp"
+
 namespace caffe {
 
 template <typename Dtype> struct GpuVector;
@@ -74,7 +76,7 @@ inline bool VectorAligned(const void* a, const void* b = 0, const void* c = 0,
   const uintptr_t bits = reinterpret_cast<uintptr_t>(a) |
       reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c) |
       reinterpret_cast<uintptr_t>(d);
-  return (bits & 15) == 0;
+  return VectorMisalignment(bits) == 0;
 }
 
 }  // namespace caffe

@@ -10,6 +10,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "caffe/util/vector_alignment.hpp"
+
 namespace caffe {
 
 // Streaming stores for layers whose data no longer fits in the caches. A
@@ -51,12 +53,14 @@ template <> struct SseVector<double> {
   static Type Neg(Type a) { return _mm_xor_pd(a, _mm_set1_pd(-0.0)); }
 };
 
-/// Elements to handle one by one before dst is 16-byte aligned.
+/// Elements to handle one by one before dst is aligned to kVectorBytes.
 template <typename Dtype>
 inline int StreamingHead(const Dtype* dst, int n) {
-  const int misaligned = static_cast<int>(reinterpret_cast<uintptr_t>(dst) & 15);
-  return misaligned % sizeof(Dtype) != 0 ? n :  // never aligns: all plain
-      std::min(n, static_cast<int>((16 - misaligned) % 16 / sizeof(Dtype)));
+  const uintptr_t address = reinterpret_cast<uintptr_t>(dst);
+  // A dst between two multiples of sizeof(Dtype) never aligns: all plain.
+  if (VectorMisalignment(address) % sizeof(Dtype) != 0) return n;
+  const int bytes_to_boundary = VectorMisalignment(0 - address);
+  return std::min(n, static_cast<int>(bytes_to_boundary / sizeof(Dtype)));
 }
 #endif
 

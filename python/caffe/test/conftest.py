@@ -15,6 +15,7 @@ interpreter at a glog CHECK:
 """
 import ctypes
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,14 @@ def build_option(name):
             return 'ON' if line.split('=', 1)[1].upper() in ('ON', '1', 'TRUE', 'YES') \
                 else 'OFF'
     return None
+
+
+def net_from_text(text, phase=caffe.TRAIN):
+    """A caffe.Net from prototxt text, which Caffe reads only from a file."""
+    with tempfile.NamedTemporaryFile('w', suffix='.prototxt') as f:
+        f.write(text)
+        f.flush()
+        return caffe.Net(f.name, phase)
 
 
 def cuda_devices():

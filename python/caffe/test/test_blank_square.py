@@ -1,11 +1,10 @@
 """The native BlankSquare layer through pycaffe, against its Python prototype."""
-import tempfile
-
 import numpy as np
 import pytest
 
 import caffe
 from caffe.prototypes.blank_square import BlankSquareLayer
+from conftest import net_from_text
 
 PINNED_OFFSET = None
 
@@ -21,13 +20,11 @@ class PinnedBlankSquare(BlankSquareLayer):
 
 def make_net(layer, shape=(2, 3, 28, 28), phase=caffe.TRAIN):
     dims = ' '.join(f'dim: {d}' for d in shape)
-    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
-        f.write(f'''
+    return net_from_text(f'''
 force_backward: true
 layer {{ name: "data" type: "Input" top: "data" input_param {{ shape {{ {dims} }} }} }}
 layer {{ name: "occlude" bottom: "data" top: "out" {layer} }}
-''')
-    return caffe.Net(f.name, phase)
+''', phase)
 
 
 NATIVE = 'type: "BlankSquare" blank_square_param {{ ratio: {ratio} fill_value: 0 }}'

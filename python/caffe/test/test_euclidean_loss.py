@@ -1,12 +1,11 @@
 """The native EuclideanLoss equals its Python prototype in one net."""
 import itertools
-import os
-import tempfile
 
 import numpy as np
 import pytest
 
 import caffe
+from conftest import net_from_text
 
 # Every test here runs the Python prototype (conftest.py skips them without).
 pytestmark = pytest.mark.python_layer
@@ -34,12 +33,7 @@ def make_net(weight=1.0, propagate_down=None):
     down = ''
     if propagate_down is not None:
         down = ' '.join(f'propagate_down: {str(d).lower()}' for d in propagate_down)
-    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
-        f.write(NET.format(weight=weight, prototype_down=down, native_down=down))
-    try:
-        return caffe.Net(f.name, caffe.TRAIN)
-    finally:
-        os.unlink(f.name)
+    return net_from_text(NET.format(weight=weight, prototype_down=down, native_down=down))
 
 
 def fill(net, seed=0):

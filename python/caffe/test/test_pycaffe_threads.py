@@ -7,9 +7,7 @@ threads gain on two cores is measured by benchmarks/pycaffe_session_benchmark.py
 not asserted here.) Caffe's mode and device are per thread: every thread that
 computes sets them first.
 """
-import os
 import sys
-import tempfile
 import threading
 import time
 
@@ -17,7 +15,7 @@ import numpy as np
 import pytest
 
 import caffe
-from conftest import cuda_devices
+from conftest import cuda_devices, net_from_text
 
 class Doubler(caffe.Layer):
     """top = 2 bottom, in Python."""
@@ -60,13 +58,8 @@ layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
 
 
 def make_net(text, seed):
-    with tempfile.NamedTemporaryFile('w', suffix='.prototxt', delete=False) as f:
-        f.write(text)
-    try:
-        caffe.set_random_seed(seed)
-        return caffe.Net(f.name, caffe.TRAIN)
-    finally:
-        os.unlink(f.name)
+    caffe.set_random_seed(seed)
+    return net_from_text(text)
 
 
 def set_mode(mode):

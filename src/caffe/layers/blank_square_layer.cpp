@@ -8,20 +8,12 @@
 #include <vector>
 
 #include "caffe/layers/blank_square_layer.hpp"
+#include "caffe/util/fnv1a.hpp"
 #include "caffe/util/math_functions.hpp"
 #include "caffe/util/rng.hpp"
 #include "caffe/util/simd_clones.hpp"
 
 namespace caffe {
-
-// FNV-1a: the same 64 bits for a name on every platform and build.
-static uint64_t NameHash(const string& name) {
-  uint64_t hash = 0xCBF29CE484222325ULL;
-  for (const char c : name) {
-    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001B3ULL;
-  }
-  return hash;
-}
 
 template <typename Dtype>
 void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
@@ -46,8 +38,8 @@ void BlankSquareLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
   rng_t generator = *caffe_rng();
   const uint64_t state = (static_cast<uint64_t>(generator()) << 32) |
       static_cast<uint32_t>(generator());
-  const uint64_t named = CounterRandom(state,
-      NameHash(this->layer_param_.name()));
+  const string& name = this->layer_param_.name();
+  const uint64_t named = CounterRandom(state, Fnv1a(name.data(), name.size()));
   layer_key_ = CounterRandom(named,
       static_cast<uint64_t>(Caffe::solver_rank()));
   forward_count_ = 0;
@@ -227,10 +219,11 @@ __attribute__((always_inline)) inline void FillSquaresIn(
       (size_t(16) << 20);
 #endif
   for (int n = 0; n < num; ++n) {
-    int y0 = 0, x0 = 0;
-    if (!sampler.Square(n, &y0, &x0)) continue;
+    PixelYX corner;
+    if (!sampler.Square(n, &corner)) continue;
     for (int c = 0; c < channels; ++c) {
-      Dtype* row = data + ((n * channels + c) * height + y0) * width + x0;
+      Dtype* row = data + ((n * channels + c) * height + corner.y) * width +
+                   corner.x;
       for (int y = 0; y < sampler.height; ++y, row += width) {
 #ifdef __SSE2__
         if (stream) {

@@ -7,6 +7,7 @@
 #include "caffe/util/gpu_occupancy.cuh"
 #include "caffe/util/gpu_vector.cuh"
 #include "caffe/util/math_functions.hpp"
+#include "caffe/util/vector_alignment.hpp"
 
 namespace caffe {
 
@@ -31,13 +32,12 @@ struct DeviceMemory {
   Dtype* __restrict__ dst;
   Dtype value;
   BlankSquareSampler sampler;
-  int batch_x, batch_y;
+  PixelYX batch_corner;
 
-  __device__ __forceinline__ bool Corner(int64_t n, int* x, int* y) const {
-    if (sampler.per_sample) return sampler.Square(static_cast<int>(n), y, x);
-    *x = batch_x;
-    *y = batch_y;
-    return batch_x >= 0;
+  __device__ __forceinline__ bool Corner(int64_t n, PixelYX* corner) const {
+    if (sampler.per_sample) return sampler.Square(static_cast<int>(n), corner);
+    *corner = batch_corner;
+    return batch_corner.x >= 0;
   }
   __device__ __forceinline__ int Head(size_t offset, int length) const {
     return blank_square::HeadLength(reinterpret_cast<uintptr_t>(dst + offset),
@@ -93,21 +93,20 @@ void BlankSquareLayer<Dtype>::BlankSquaresGpu(const Dtype* src, Dtype value,
   if (num_ == 0 || channels_ == 0) return;  // an empty grid is a launch error
   const Geometry g = {num_, channels_, height_, width_, sampler_.height,
                       sampler_.width};
-  DeviceMemory<Dtype> m = {src, dst, value, sampler_, -1, -1};
-  if (!sampler_.per_sample && !sampler_.Square(0, &m.batch_y, &m.batch_x)) {
-    m.batch_x = m.batch_y = -1;
+  DeviceMemory<Dtype> m = {src, dst, value, sampler_, {-1, -1}};
+  if (!sampler_.per_sample && !sampler_.Square(0, &m.batch_corner)) {
+    m.batch_corner = PixelYX{-1, -1};
   }
   const int kWidth = GpuVector<Dtype>::kWidth;
   if (src == dst) {
-    if (!sampler_.per_sample && m.batch_x < 0) return;  // nothing occluded
+    if (!sampler_.per_sample && m.batch_corner.x < 0) return;  // no square
     m.src = NULL;
     const Shape s = LaunchShape(g, g.square_height, g.square_width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
     FillSquares<Dtype><<<Grid(s), Block(s)>>>(g, m);
-  } else if (((reinterpret_cast<uintptr_t>(src) ^
-                reinterpret_cast<uintptr_t>(dst)) & 15) == 0) {
-    // Aligned alike: every row's head has the same length in both, so the
-    // vectors after it are aligned in both.
+  } else if (AlignedAlike(src, dst)) {
+    // Every row's head has the same length in both, so the vectors after it
+    // are aligned in both.
     const Shape s = LaunchShape(g, g.height, g.width, kWidth);
     // NOLINT_NEXT_LINE(whitespace/operators)
     CopyBlankingSquares<Dtype, true><<<Grid(s), Block(s)>>>(g, m);

@@ -3,6 +3,7 @@
 #include "caffe/layers/euclidean_loss_layer.hpp"
 #include "caffe/util/simd_clones.hpp"
 #include "caffe/util/streaming_store.hpp"
+#include "caffe/util/vector_alignment.hpp"
 
 namespace caffe {
 
@@ -95,9 +96,7 @@ void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
     const Dtype first_scale, Dtype* first, Dtype* second) {
   int i = 0;
 #if defined(__SSE2__) && CAFFE_EUCLIDEAN_STREAMING
-  const bool same_alignment = !second ||
-      ((reinterpret_cast<uintptr_t>(first) ^ reinterpret_cast<uintptr_t>(second)) & 15) == 0;
-  if (same_alignment &&
+  if ((!second || AlignedAlike(first, second)) &&
       StreamingPays(sizeof(Dtype) * count * (second ? 2 : 1))) {
     typedef SseVector<Dtype> V;
     const int head = StreamingHead(first, count);

@@ -30,14 +30,13 @@ struct RecordingMemory {
   Dtype* dst;
   Dtype value;
   uintptr_t src_address, dst_address;
-  const std::vector<int>* corners;  // x, y per image; x = -1: not occluded
+  const std::vector<PixelYX>* corners;  // per image; x = -1: not occluded
   std::vector<int> reads, writes;
   int misaligned_vectors = 0;
 
-  bool Corner(int64_t n, int* x, int* y) const {
-    *x = (*corners)[2 * n];
-    *y = (*corners)[2 * n + 1];
-    return *x >= 0;
+  bool Corner(int64_t n, PixelYX* corner) const {
+    *corner = (*corners)[n];
+    return corner->x >= 0;
   }
   int Head(size_t offset, int length) const {
     return blank_square::HeadLength(dst_address + offset * sizeof(Dtype),
@@ -53,7 +52,7 @@ struct RecordingMemory {
     ++writes[i];
   }
   void CheckAligned(uintptr_t address, size_t i) {
-    misaligned_vectors += (address + i * sizeof(Dtype)) % 16 != 0;
+    misaligned_vectors += VectorMisalignment(address + i * sizeof(Dtype)) != 0;
   }
   void CopyVector(size_t i) {
     CheckAligned(src_address, i);
@@ -86,27 +85,27 @@ struct Case {
 
 // Corners that reach every edge: left/top, right/bottom, inside, and one
 // image in three not occluded.
-std::vector<int> Corners(const Geometry& g) {
-  std::vector<int> corners;
+std::vector<PixelYX> Corners(const Geometry& g) {
+  std::vector<PixelYX> corners;
   for (int n = 0; n < g.num; ++n) {
     const int xs = g.width - g.square_width, ys = g.height - g.square_height;
     const int x = n % 3 == 0 ? 0 : n % 3 == 1 ? xs : xs / 2;
     const int y = n % 3 == 0 ? ys : n % 3 == 1 ? 0 : (ys + 1) / 2;
     const bool occluded = n % 3 != 2 || n % 2 == 0;
-    corners.push_back(occluded ? x : -1);
-    corners.push_back(occluded ? y : -1);
+    corners.push_back(occluded ? PixelYX{y, x} : PixelYX{-1, -1});
   }
   return corners;
 }
 
-bool InSquare(const Geometry& g, const std::vector<int>& corners, size_t i) {
+bool InSquare(const Geometry& g, const std::vector<PixelYX>& corners,
+              size_t i) {
   const size_t plane = static_cast<size_t>(g.height) * g.width;
   const int n = static_cast<int>(i / plane / g.channels);
   const int y = static_cast<int>(i % plane / g.width);
   const int x = static_cast<int>(i % g.width);
-  const int x0 = corners[2 * n], y0 = corners[2 * n + 1];
-  return x0 >= 0 && x >= x0 && x < x0 + g.square_width && y >= y0 &&
-         y < y0 + g.square_height;
+  const PixelYX corner = corners[n];
+  return corner.x >= 0 && x >= corner.x && x < corner.x + g.square_width &&
+         y >= corner.y && y < corner.y + g.square_height;
 }
 
 const Case kCases[] = {
@@ -159,7 +158,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestOutOfPlaceWritesEachElementOnce) {
     const Geometry& g = c.g;
     const size_t count = static_cast<size_t>(g.num) * g.channels * g.height *
                          g.width;
-    const std::vector<int> corners = Corners(g);
+    const std::vector<PixelYX> corners = Corners(g);
     std::vector<Dtype> src(count), dst(count, Dtype(-1));
     for (size_t i = 0; i < count; ++i) src[i] = Dtype(i + 1);
     // Every pair of element offsets from a 16-byte boundary: alike (the
@@ -203,7 +202,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestInPlaceWritesOnlyTheSquares) {
     const Geometry& g = c.g;
     const size_t count = static_cast<size_t>(g.num) * g.channels * g.height *
                          g.width;
-    const std::vector<int> corners = Corners(g);
+    const std::vector<PixelYX> corners = Corners(g);
     for (int offset = 0; offset < kWidth; ++offset) {
       std::vector<Dtype> data(count, Dtype(1));
       RecordingMemory<Dtype> m = {NULL, data.data(), Dtype(0), 0,
