@@ -91,12 +91,12 @@ if(BUILD_python)
       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
       ENVIRONMENT_MODIFICATION "PATH=path_list_prepend:${CMAKE_BINARY_DIR}/tools")
   endforeach()
-  # scripts/gpu-check, the one command a short GPU lease runs, against a
-  # fake of the recipe it drives (no GPU needed).
-  add_test(NAME scripts.gpu_check
+  # gpu/check, the one command a GPU machine runs, against a fake of
+  # gpu/run (no GPU needed): it must fail wherever the GPU went untested.
+  add_test(NAME gpu.check
     COMMAND "${Python3_EXECUTABLE}" -m pytest -q -p no:cacheprovider
-            "${PROJECT_SOURCE_DIR}/scripts/tests/test_gpu_check.py")
-  set_tests_properties(scripts.gpu_check PROPERTIES LABELS "python;slow" TIMEOUT 120)
+            "${PROJECT_SOURCE_DIR}/gpu/tests/test_check.py")
+  set_tests_properties(gpu.check PROPERTIES LABELS "python;slow" TIMEOUT 60)
   # Patches and files that code and docs name exist; patches are named by file.
   add_test(NAME repo.references
     COMMAND "${Python3_EXECUTABLE}" -m pytest -q -p no:cacheprovider

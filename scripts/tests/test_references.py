@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Where readers look: the fork's docs, code, build and tools.
-SEARCHED = ['README.md', 'docs', 'src', 'include', 'python', 'scripts', 'cmake',
+SEARCHED = ['README.md', 'docs', 'src', 'include', 'python', 'scripts', 'gpu', 'cmake',
             'benchmarks', 'examples', 'tools', 'patches', 'data', 'docker', '.ci',
             'CMakeLists.txt', 'Makefile', 'Makefile.config.example']
 TEXT_SUFFIXES = {'.md', '.cpp', '.hpp', '.cu', '.cuh', '.py', '.cmake', '.txt', '.in',
@@ -24,7 +24,7 @@ PATCH_NAME = re.compile(r'\b(\d{4}-[a-z0-9][a-z0-9.+-]*?)\.patch\b')
 BARE_PATCH_NUMBER = re.compile(r'\bpatch(?:es)?/?\s?(\d{4})\b(?!-)', re.IGNORECASE)
 # `path/with/a/slash.ext` in backticks, under one of the repository's folders.
 BACKTICK_PATH = re.compile(
-    r'`((?:src|include|python|scripts|docs|cmake|benchmarks|examples|tools|patches|data|'
+    r'`((?:src|include|python|scripts|gpu|docs|cmake|benchmarks|examples|tools|patches|data|'
     r'docker|upstream|\.ci)/[A-Za-z0-9_./{},*+-]+)`')
 
 
