@@ -7,9 +7,10 @@ include(GoogleTest)
 # CAFFE_GTEST=OFF leaves the suite out of a build that runs only the Python
 # and install tests (CI's nopylayer stage): half the build's compile time.
 if(CAFFE_GTEST)
-  add_library(gtest STATIC "${merged}/src/gtest/gtest-all.cpp")
-  target_include_directories(gtest PUBLIC "${merged}/src")
-  target_link_libraries(gtest PUBLIC Threads::Threads)
+  # Debian's googletest, not the 1.7 copy upstream bundles: a case that
+  # cannot run where it is says so with GTEST_SKIP() and counts as skipped,
+  # never as passed.
+  find_package(GTest 1.10 REQUIRED)
 
   file(GLOB test_srcs "${merged}/src/caffe/test/test_*.cpp")
   if(NOT CPU_ONLY)
@@ -22,7 +23,16 @@ if(CAFFE_GTEST)
     message(STATUS "USE_HDF5=OFF: leaving out test_gradient_based_solver.cpp (HDF5Data)")
   endif()
   add_executable(test.testbin ${test_srcs})
-  target_link_libraries(test.testbin PRIVATE caffe gtest)
+  target_link_libraries(test.testbin PRIVATE caffe GTest::gtest)
+  # Upstream's suites use gtest's old "test case" names (TYPED_TEST_CASE),
+  # which 1.10 and later keep as deprecated aliases.
+  target_compile_options(test.testbin PRIVATE
+    "$<$<COMPILE_LANGUAGE:CXX>:-Wno-deprecated-declarations>")
+  # The suite's own code is glue around libcaffe's, which keeps the build
+  # type's flags: at -O1 it compiles in 60% of the time at -O3 and its cases
+  # run as fast. (Later flags win; the build type's come first.)
+  target_compile_options(test.testbin PRIVATE
+    "$<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CONFIG:Release>>:-O1>")
   set_target_properties(test.testbin PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
   caffe_precompile_headers(test.testbin gtest/gtest.h ${caffe_common_headers}
@@ -88,6 +98,9 @@ if(BUILD_python)
       WORKING_DIRECTORY "${merged}/python/caffe/test")
     set_tests_properties(python.${name} PROPERTIES
       LABELS "${labels}" TIMEOUT ${timeout}
+      # A file whose every test skipped (pytest's summary names no pass)
+      # is a skipped CTest test, not a passed one.
+      SKIP_REGULAR_EXPRESSION "(^|\n)[0-9]+ skipped in [0-9.]+s"
       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python;CAFFE_BIN=$<TARGET_FILE:caffe.bin>;CAFFE_ROOT=${merged};CAFFE_BUILD=${CMAKE_BINARY_DIR};CAFFE_BROKEN_LAYERS=$<TARGET_FILE:caffe_broken_layers>"
       ENVIRONMENT_MODIFICATION "PATH=path_list_prepend:${CMAKE_BINARY_DIR}/tools")
   endforeach()

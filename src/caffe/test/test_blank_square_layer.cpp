@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -977,14 +978,16 @@ TYPED_TEST(BlankSquareLayerGPUTest, TestBackwardAfterCpuForward) {
 // Blobs near INT_MAX elements: 64-bit offsets and loop counters (a 32-bit
 // grid-stride loop would overflow here). Needs 8.6 GB of device memory per
 // float blob; skipped, with the reason, where there is not enough.
-bool EnoughDeviceMemory(size_t bytes) {
+// Why a case needing `bytes` of device memory cannot run here; empty when it
+// can.
+std::string LackOfDeviceMemory(size_t bytes) {
   size_t free_bytes = 0, total_bytes = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  if (free_bytes >= bytes + (size_t(1) << 30)) return true;
-  std::cout << "[  SKIPPED ] needs " << ((bytes >> 30) + 1)
-            << " GiB of free device memory, " << (free_bytes >> 30)
-            << " GiB free" << std::endl;
-  return false;
+  if (free_bytes >= bytes + (size_t(1) << 30)) return "";
+  std::ostringstream why;
+  why << "needs " << ((bytes >> 30) + 1) << " GiB of free device memory, "
+      << (free_bytes >> 30) << " GiB free";
+  return why.str();
 }
 
 TYPED_TEST(BlankSquareLayerGPUTest, TestLargeCount) {
@@ -993,9 +996,9 @@ TYPED_TEST(BlankSquareLayerGPUTest, TestLargeCount) {
   const vector<int> shape{2, 1, 32768, 32767};
   const size_t count = size_t(2) * 32768 * 32767;
   for (int in_place = 0; in_place < 2; ++in_place) {
-    if (!EnoughDeviceMemory((in_place ? 1 : 2) * count * sizeof(Dtype))) {
-      return;
-    }
+    const std::string lack =
+        LackOfDeviceMemory((in_place ? 1 : 2) * count * sizeof(Dtype));
+    if (!lack.empty()) GTEST_SKIP() << lack;
     // Every byte 0x3f: upstream's caffe_gpu_set counts in int and cannot
     // fill a blob this large.
     Blob<Dtype> data(shape), out;

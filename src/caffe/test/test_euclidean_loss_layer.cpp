@@ -383,10 +383,8 @@ TYPED_TEST(EuclideanLossLayerGPUTest, TestLargeCount) {
   CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   const size_t needed = 4 * sizeof(Dtype) * size_t(count) + (size_t(1) << 30);
   if (free_bytes < needed) {
-    std::cout << "[  SKIPPED ] needs " << (needed >> 30) << " GiB of free "
-              << "device memory, " << (free_bytes >> 30) << " GiB free"
-              << std::endl;
-    return;
+    GTEST_SKIP() << "needs " << (needed >> 30) << " GiB of free device memory, "
+                 << (free_bytes >> 30) << " GiB free";
   }
   Blob<Dtype> a(vector<int>{1, count}), b(vector<int>{1, count}), loss;
   // a: every byte 0x3f (upstream's caffe_gpu_set counts in int and cannot
