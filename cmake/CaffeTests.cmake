@@ -5,7 +5,7 @@
 include(GoogleTest)
 
 # CAFFE_GTEST=OFF leaves the suite out of a build that runs only the Python
-# and install tests (CI's nopylayer stage): half the build's compile time.
+# and install tests: half the build's compile time.
 if(CAFFE_GTEST)
   # Debian's googletest, not the 1.7 copy upstream bundles: a case that
   # cannot run where it is says so with GTEST_SKIP() and counts as skipped,
