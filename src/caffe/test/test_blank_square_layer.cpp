@@ -173,7 +173,8 @@ class BrokenBlankSquareLayer : public Layer<Dtype> {
   vector<Rect> squares_;
 };
 
-// Puts the solver rank back however a check ends.
+// Puts the solver rank back however a check ends: the test driver resets
+// it before each case, but one case runs several checks in turn.
 class SolverRankGuard {
  public:
   SolverRankGuard() : rank_(Caffe::solver_rank()) {}
@@ -853,15 +854,6 @@ TYPED_TEST(BlankSquareLayerTest, TestBadShapesAndCountsFailAtSetup) {
 template <typename Dtype>
 class BlankSquareLayerGPUTest : public GPUDeviceTest<Dtype> {};
 
-// Puts Caffe's mode back however the test ends.
-class ModeGuard {
- public:
-  ModeGuard() : mode_(Caffe::mode()) {}
-  ~ModeGuard() { Caffe::set_mode(mode_); }
- private:
-  const Caffe::Brew mode_;
-};
-
 TYPED_TEST_CASE(BlankSquareLayerGPUTest, TestDtypes);
 
 // Forward and backward `passes` times on one device; each pass's output
@@ -892,7 +884,6 @@ void RunBlankSquare(Caffe::Brew mode, const LayerParameter& param,
 
 TYPED_TEST(BlankSquareLayerGPUTest, TestCPUAndGPUBitwiseEqual) {
   typedef TypeParam Dtype;
-  ModeGuard mode_guard;
   // Widths where rows start at every 16-byte alignment (27x31, 9x7), rows
   // of whole vectors (16x32), wide rows that loop over a warp's lanes
   // (11x203), and a square narrower than a vector (5x3 at ratio 0.4: 2x1).
@@ -940,7 +931,6 @@ TYPED_TEST(BlankSquareLayerGPUTest, TestCPUAndGPUBitwiseEqual) {
 
 TYPED_TEST(BlankSquareLayerGPUTest, TestBackwardAfterCpuForward) {
   typedef TypeParam Dtype;
-  ModeGuard mode_guard;
   // The forward pass on the CPU, the backward on the GPU: the GPU draws
   // the squares the CPU used, per batch and per sample (recomputed from the
   // seed and the pass counter, not copied from the host).

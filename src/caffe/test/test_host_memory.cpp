@@ -96,9 +96,6 @@ TEST_F(HostMemoryTest, TestFreeOnSetCpuData) {
 #ifndef CPU_ONLY
 // In GPU mode host memory is pinned (cudaMallocHost), as upstream's is.
 TEST_F(HostMemoryTest, TestPinnedInGPUMode) {
-  struct CpuModeOnExit {
-    ~CpuModeOnExit() { Caffe::set_mode(Caffe::CPU); }
-  } restore;
   Caffe::set_mode(Caffe::GPU);
   const size_t size = kHostHugePageThreshold + 5;
   SyncedMemory memory(size);
