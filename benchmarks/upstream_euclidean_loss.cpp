@@ -1,8 +1,11 @@
 // Compiles upstream's pristine euclidean_loss_layer.{hpp,cpp} under another
-// class name and without registering it. The pristine header comes first, so
-// the .cpp's own #include of the layer header (same guard as ours) is empty.
+// class name and without registering it. The pristine header comes first;
+// the .cpp's own #include of the layer header would find ours, which its
+// guard, defined here, keeps out.
 #include "caffe/layer_factory.hpp"
 #include "caffe/layers/loss_layer.hpp"
+
+#define CAFFE_LAYERS_EUCLIDEAN_LOSS_LAYER_HPP_
 
 #undef REGISTER_LAYER_CLASS
 #define REGISTER_LAYER_CLASS(type)

@@ -14,7 +14,7 @@ endfunction()
 
 # Upstream's EuclideanLoss is compiled here from the pristine upstream tree.
 set(pristine_layers "${CAFFE_UPSTREAM_DIR}/src/caffe/layers")
-# Ours without streaming stores, compiled from the merged tree.
+# Ours without streaming stores (plain_store_euclidean_loss.cpp).
 caffe_add_benchmark(euclidean_loss_benchmark benchmarks/upstream_euclidean_loss.cpp
   benchmarks/plain_store_euclidean_loss.cpp)
 if(NOT CPU_ONLY)
@@ -23,8 +23,7 @@ endif()
 target_compile_definitions(euclidean_loss_benchmark PRIVATE
   CAFFE_UPSTREAM_EUCLIDEAN_HPP="${CAFFE_UPSTREAM_DIR}/include/caffe/layers/euclidean_loss_layer.hpp"
   CAFFE_UPSTREAM_EUCLIDEAN_CPP="${pristine_layers}/euclidean_loss_layer.cpp"
-  CAFFE_UPSTREAM_EUCLIDEAN_CU="${pristine_layers}/euclidean_loss_layer.cu"
-  CAFFE_NATIVE_EUCLIDEAN_CPP="${merged}/src/caffe/layers/euclidean_loss_layer.cpp")
+  CAFFE_UPSTREAM_EUCLIDEAN_CU="${pristine_layers}/euclidean_loss_layer.cu")
 
 caffe_add_benchmark(blank_square_benchmark)
 caffe_add_benchmark(host_memory_benchmark)

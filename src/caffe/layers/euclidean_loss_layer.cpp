@@ -81,22 +81,16 @@ CAFFE_SIMD_CLONES void PlainGradients(int begin, int end, const double* a,
   PlainGradientsLoop(begin, end, a, b, scale, first, second);
 }
 
-// benchmarks/plain_store_euclidean_loss.cpp compiles this file a second time
-// with CAFFE_EUCLIDEAN_STREAMING 0, to measure what streaming stores buy in
-// every allocation pattern.
-#ifndef CAFFE_EUCLIDEAN_STREAMING
-#define CAFFE_EUCLIDEAN_STREAMING 1
-#endif
-
 // The gradients: first = first_scale (a - b) and, when second is not null,
 // second = -first. Large outputs are streamed (streaming_store.hpp) when
-// both can be: the outputs must be aligned alike.
+// allowed and both can be: the outputs must be aligned alike.
 template <typename Dtype>
 void EuclideanGradients(const int count, const Dtype* a, const Dtype* b,
-    const Dtype first_scale, Dtype* first, Dtype* second) {
+    const Dtype first_scale, Dtype* first, Dtype* second,
+    const bool allow_streaming) {
   int i = 0;
-#if defined(__SSE2__) && CAFFE_EUCLIDEAN_STREAMING
-  if ((!second || AlignedAlike(first, second)) &&
+#ifdef __SSE2__
+  if (allow_streaming && (!second || AlignedAlike(first, second)) &&
       StreamingPays(sizeof(Dtype) * count * (second ? 2 : 1))) {
     typedef SseVector<Dtype> V;
     const int head = StreamingHead(first, count);
@@ -134,10 +128,12 @@ void EuclideanLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
   if (propagate_down[0]) {
     EuclideanGradients(bottom[0]->count(), a, b, scale,
         bottom[0]->mutable_cpu_diff(),
-        propagate_down[1] ? bottom[1]->mutable_cpu_diff() : NULL);
+        propagate_down[1] ? bottom[1]->mutable_cpu_diff() : NULL,
+        allow_streaming_);
   } else {
     EuclideanGradients(bottom[0]->count(), a, b, -scale,
-        bottom[1]->mutable_cpu_diff(), static_cast<Dtype*>(NULL));
+        bottom[1]->mutable_cpu_diff(), static_cast<Dtype*>(NULL),
+        allow_streaming_);
   }
 }
 
