@@ -7,7 +7,6 @@ Run by CTest (repo.references) with CAFFE_ROOT set to the merged tree.
 """
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,10 +28,19 @@ BACKTICK_PATH = re.compile(
 
 
 def tracked_files():
-    listed = subprocess.run(['git', 'ls-files', '--', *SEARCHED], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    return [REPO / name for name in listed
-            if (REPO / name).suffix in TEXT_SUFFIXES and (REPO / name).is_file()]
+    """The repository's text files under SEARCHED (git may not be installed:
+    a walk of the tree, without what builds and virtual environments add)."""
+    files = []
+    for name in SEARCHED:
+        top = REPO / name
+        if top.is_file():
+            files.append(top)
+            continue
+        for folder, subfolders, names in os.walk(top):
+            subfolders[:] = [d for d in subfolders if d not in ('__pycache__', '.pytest_cache')]
+            files.extend(Path(folder) / n for n in names)
+    return sorted(path for path in files
+                  if path.suffix in TEXT_SUFFIXES and path.is_file())
 
 
 def lines_of(path):
