@@ -69,6 +69,10 @@ def cuda_devices():
     return count.value
 
 
+# Upstream's tests that need an optional part of Caffe and do not say so.
+UPSTREAM_NEEDS = {'test_save_hdf5': 'hdf5'}
+
+
 def pytest_collection_modifyitems(config, items):
     missing = {}
     if 'Python' not in caffe.layer_type_list():
@@ -86,6 +90,8 @@ def pytest_collection_modifyitems(config, items):
     if build_option('USE_MPI') != 'ON':
         missing['mpi'] = 'Caffe was not built with MPI (USE_MPI=ON), or $CAFFE_BUILD is unset'
     for item in items:
+        if item.name in UPSTREAM_NEEDS:
+            item.add_marker(getattr(pytest.mark, UPSTREAM_NEEDS[item.name]))
         for marker, reason in missing.items():
             if item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reason))
