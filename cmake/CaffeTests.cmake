@@ -4,53 +4,49 @@
 # Each Python test file is a CTest test run by pytest.
 include(GoogleTest)
 
-# CAFFE_GTEST=OFF leaves the suite out of a build that runs only the Python
-# and install tests: half the build's compile time.
-if(CAFFE_GTEST)
-  # Debian's googletest, not the 1.7 copy upstream bundles: a case that
-  # cannot run where it is says so with GTEST_SKIP() and counts as skipped,
-  # never as passed.
-  find_package(GTest 1.10 REQUIRED)
+# Debian's googletest, not the 1.7 copy upstream bundles: a case that
+# cannot run where it is says so with GTEST_SKIP() and counts as skipped,
+# never as passed.
+find_package(GTest 1.10 REQUIRED)
 
-  file(GLOB test_srcs "${merged}/src/caffe/test/test_*.cpp")
-  if(NOT CPU_ONLY)
-    file(GLOB test_cuda_srcs "${merged}/src/caffe/test/test_*.cu")
-    list(APPEND test_srcs ${test_cuda_srcs})
-  endif()
-  if(NOT USE_HDF5)
-    # Upstream's solver tests read their data through HDF5Data layers.
-    list(FILTER test_srcs EXCLUDE REGEX "/test_gradient_based_solver\\.cpp$")
-    message(STATUS "USE_HDF5=OFF: leaving out test_gradient_based_solver.cpp (HDF5Data)")
-  endif()
-  add_executable(test.testbin ${test_srcs})
-  target_link_libraries(test.testbin PRIVATE caffe GTest::gtest)
-  # Upstream's suites use gtest's old "test case" names (TYPED_TEST_CASE),
-  # which 1.10 and later keep as deprecated aliases.
-  target_compile_options(test.testbin PRIVATE
-    "$<$<COMPILE_LANGUAGE:CXX>:-Wno-deprecated-declarations>")
-  # The suite's own code is glue around libcaffe's, which keeps the build
-  # type's flags: at -O1 it compiles in 60% of the time at -O3 and its cases
-  # run as fast. (Later flags win; the build type's come first.)
-  target_compile_options(test.testbin PRIVATE
-    "$<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CONFIG:Release>>:-O1>")
-  set_target_properties(test.testbin PROPERTIES
-    RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
-  caffe_precompile_headers(test.testbin gtest/gtest.h ${caffe_common_headers}
-    caffe/test/test_caffe_main.hpp caffe/test/test_gradient_check_util.hpp)
-  set_source_files_properties("${merged}/src/caffe/test/test_python_layer.cpp"
-    PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
-  # One BLAS thread per test: CTest already runs one test per core. Python
-  # layers in C++ tests import pycaffe from the build tree (build/python).
-  # (One variable per property: gtest_discover_tests splits property values
-  # at semicolons.)
-  gtest_discover_tests(test.testbin
-    WORKING_DIRECTORY "${merged}"
-    DISCOVERY_MODE PRE_TEST
-    DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS gtest TIMEOUT 600
-      ENVIRONMENT OPENBLAS_NUM_THREADS=1
-      ENVIRONMENT_MODIFICATION PYTHONPATH=set:${CMAKE_BINARY_DIR}/python)
+file(GLOB test_srcs "${merged}/src/caffe/test/test_*.cpp")
+if(NOT CPU_ONLY)
+  file(GLOB test_cuda_srcs "${merged}/src/caffe/test/test_*.cu")
+  list(APPEND test_srcs ${test_cuda_srcs})
 endif()
+if(NOT USE_HDF5)
+  # Upstream's solver tests read their data through HDF5Data layers.
+  list(FILTER test_srcs EXCLUDE REGEX "/test_gradient_based_solver\\.cpp$")
+  message(STATUS "USE_HDF5=OFF: leaving out test_gradient_based_solver.cpp (HDF5Data)")
+endif()
+add_executable(test.testbin ${test_srcs})
+target_link_libraries(test.testbin PRIVATE caffe GTest::gtest)
+# Upstream's suites use gtest's old "test case" names (TYPED_TEST_CASE),
+# which 1.10 and later keep as deprecated aliases.
+target_compile_options(test.testbin PRIVATE
+  "$<$<COMPILE_LANGUAGE:CXX>:-Wno-deprecated-declarations>")
+# The suite's own code is glue around libcaffe's, which keeps the build
+# type's flags: at -O1 it compiles in 60% of the time at -O3 and its cases
+# run as fast. (Later flags win; the build type's come first.)
+target_compile_options(test.testbin PRIVATE
+  "$<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CONFIG:Release>>:-O1>")
+set_target_properties(test.testbin PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/test")
+caffe_precompile_headers(test.testbin gtest/gtest.h ${caffe_common_headers}
+  caffe/test/test_caffe_main.hpp caffe/test/test_gradient_check_util.hpp)
+set_source_files_properties("${merged}/src/caffe/test/test_python_layer.cpp"
+  PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+# One BLAS thread per test: CTest already runs one test per core. Python
+# layers in C++ tests import pycaffe from the build tree (build/python).
+# (One variable per property: gtest_discover_tests splits property values
+# at semicolons.)
+gtest_discover_tests(test.testbin
+  WORKING_DIRECTORY "${merged}"
+  DISCOVERY_MODE PRE_TEST
+  DISCOVERY_TIMEOUT 120
+  PROPERTIES LABELS gtest TIMEOUT 600
+    ENVIRONMENT OPENBLAS_NUM_THREADS=1
+    ENVIRONMENT_MODIFICATION PYTHONPATH=set:${CMAKE_BINARY_DIR}/python)
 
 # A deliberately broken layer the port-check test must catch (a plugin that
 # registers itself in libcaffe's layer registry when loaded).
