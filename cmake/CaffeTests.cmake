@@ -36,6 +36,7 @@ caffe_precompile_headers(test.testbin gtest/gtest.h ${caffe_common_headers}
   caffe/test/test_caffe_main.hpp caffe/test/test_gradient_check_util.hpp)
 set_source_files_properties("${merged}/src/caffe/test/test_python_layer.cpp"
   PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+caffe_unity_build(test.testbin)
 # One BLAS thread per test: CTest already runs one test per core. Python
 # layers in C++ tests import pycaffe from the build tree (build/python).
 # (One variable per property: gtest_discover_tests splits property values
