@@ -1,10 +1,16 @@
 # Layer benchmarks (benchmarks/, run by scripts/benchmark): native layers
 # against the Python prototypes, upstream's layers and a copy roofline.
+if(NOT CPU_ONLY)
+  # The launch floor and the copy roofline of GPU timings, compiled once for
+  # every benchmark.
+  add_library(benchmark_gpu_timing OBJECT benchmarks/gpu_timing.cu)
+  target_include_directories(benchmark_gpu_timing PRIVATE benchmarks)
+  target_link_libraries(benchmark_gpu_timing PRIVATE caffe)
+endif()
 function(caffe_add_benchmark name)
   add_executable(${name} benchmarks/${name}.cpp ${ARGN})
   if(NOT CPU_ONLY)
-    # The launch floor and the copy roofline of GPU timings.
-    target_sources(${name} PRIVATE benchmarks/gpu_timing.cu)
+    target_link_libraries(${name} PRIVATE benchmark_gpu_timing)
   endif()
   target_include_directories(${name} PRIVATE benchmarks)
   target_link_libraries(${name} PRIVATE caffe)
