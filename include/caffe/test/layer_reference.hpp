@@ -170,6 +170,10 @@ struct Case {
 
 /// A layer operation: its reference and its table.
 struct Op {
+  Op(const std::string& table, const std::string& type, Function forward,
+     Function backward)
+      : table(table), type(type), forward(forward), backward(backward) {}
+
   std::string table;  // names failures, e.g. "Scale"
   std::string type;   // the registered layer type
   Function forward, backward;
@@ -501,16 +505,27 @@ template <typename Dtype>
   return ::testing::AssertionSuccess();
 }
 
+/// A case run by the layer and by the reference, side by side.
+template <typename Dtype>
+struct SideBySide {
+  SideBySide(const Op& op, const Case& c)
+      : runner(op, c), in(runner.MakeInputs()), layer(runner.Run(in)),
+        param(ParseLayer(op, c)), reference(runner.Reference(in, param)) {}
+  CaseRunner<Dtype> runner;
+  const Inputs<Dtype> in;
+  const Results<Dtype> layer;
+  const LayerParameter param;
+  const Pass reference;  // reference.param points at param
+};
+
 template <typename Dtype>
 void CheckForward(const Op& op) {
   for (const Case& c : op.cases) {
     if (!c.no_reference.empty()) continue;
     SCOPED_TRACE(Where(op, c));
-    CaseRunner<Dtype> runner(op, c);
-    const Inputs<Dtype> in = runner.MakeInputs();
-    const Results<Dtype> r = runner.Run(in);
-    const LayerParameter param = ParseLayer(op, c);
-    const Pass p = runner.Reference(in, param);
+    const SideBySide<Dtype> s(op, c);
+    const Results<Dtype>& r = s.layer;
+    const Pass& p = s.reference;
     const double tol = c.tolerance.get<Dtype>();
     ASSERT_EQ(p.top.size(), r.top.size());
     for (size_t t = 0; t < p.top.size(); ++t) {
@@ -525,7 +540,8 @@ void CheckForward(const Op& op) {
                           r.blob_data[k], tol));
     }
     if (op.loss) {
-      const double weight = param.loss_weight_size() ? param.loss_weight(0) : 1;
+      const double weight =
+          s.param.loss_weight_size() ? s.param.loss_weight(0) : 1;
       const double loss = p.top[0].v[0] * weight;
       EXPECT_TRUE(Near(loss, r.loss, tol)) << Where(op, c)
           << ": Forward returned " << r.loss << ", expected " << loss;
@@ -538,11 +554,10 @@ void CheckBackward(const Op& op) {
   for (const Case& c : op.cases) {
     if (!c.no_reference.empty()) continue;
     SCOPED_TRACE(Where(op, c));
-    CaseRunner<Dtype> runner(op, c);
-    const Inputs<Dtype> in = runner.MakeInputs();
-    const Results<Dtype> r = runner.Run(in);
-    const LayerParameter param = ParseLayer(op, c);
-    const Pass p = runner.Reference(in, param);
+    const SideBySide<Dtype> s(op, c);
+    const Inputs<Dtype>& in = s.in;
+    const Results<Dtype>& r = s.layer;
+    const Pass& p = s.reference;
     const double tol = c.tolerance.get<Dtype>();
     for (size_t b = 0; b < p.bottom.size(); ++b) {
       const std::string what = Where(op, c) + ": bottom " + std::to_string(b) +
@@ -561,7 +576,7 @@ void CheckBackward(const Op& op) {
     for (size_t k = 0; k < p.blobs.size(); ++k) {
       std::vector<double> expected(in.blob_diff[k].begin(),
                                    in.blob_diff[k].end());
-      const bool down = runner.param_propagate_down()[k];
+      const bool down = s.runner.param_propagate_down()[k];
       if (down) {
         ASSERT_EQ(expected.size(), p.blob_diff[k].v.size())
             << Where(op, c) << ": the reference's blob " << k << " diff";

@@ -129,11 +129,7 @@ void BatchNormBackward(Pass* p) {
 
 const Op& BatchNormOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "BatchNorm";
-    op.type = "BatchNorm";
-    op.forward = BatchNormForward;
-    op.backward = BatchNormBackward;
+    Op op("BatchNorm", "BatchNorm", BatchNormForward, BatchNormBackward);
     const std::vector<std::vector<int> > shapes = {
         {4, 3, 5, 6}, {8, 2, 1, 1}, {6, 5}, {2, 4, 16, 16}, {3, 3, 1, 7}};
     for (const std::vector<int>& shape : shapes) {

@@ -75,11 +75,8 @@ void BlankSquareBackward(Pass* p) {
 
 const Op& BlankSquareOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "BlankSquare";
-    op.type = "BlankSquare";
-    op.forward = BlankSquareForward;
-    op.backward = BlankSquareBackward;
+    Op op("BlankSquare", "BlankSquare", BlankSquareForward,
+          BlankSquareBackward);
     std::vector<Case>& cases = op.cases;
     // 28 x 28 at ratio 0.5 (14 x 14): the corners, the middle, an odd place.
     const int offsets[][2] = {{0, 0}, {14, 14}, {0, 14}, {14, 0}, {7, 3}};

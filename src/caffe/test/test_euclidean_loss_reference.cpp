@@ -52,11 +52,8 @@ void EuclideanLossBackward(Pass* p) {
 
 const Op& EuclideanLossOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "EuclideanLoss";
-    op.type = "EuclideanLoss";
-    op.forward = EuclideanLossForward;
-    op.backward = EuclideanLossBackward;
+    Op op("EuclideanLoss", "EuclideanLoss", EuclideanLossForward,
+          EuclideanLossBackward);
     op.loss = true;
     op.keeps_unpropagated_diff = {true, true};
     std::vector<Case>& cases = op.cases;

@@ -128,11 +128,7 @@ Case Im2colCase(const std::string& name, int num, const Im2colGeometry& g) {
 
 const Op& Im2colOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "Im2col";
-    op.type = "Im2col";
-    op.forward = Im2colForward;
-    op.backward = Im2colBackward;
+    Op op("Im2col", "Im2col", Im2colForward, Im2colBackward);
     std::vector<Case>& cases = op.cases;
     cases.push_back(Im2colCase("3x3_pad_1", 2,
         {4, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1}));

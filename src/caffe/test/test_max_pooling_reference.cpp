@@ -116,11 +116,7 @@ std::string MaxPoolingParam(int kernel, int stride, int pad, bool mask) {
 
 const Op& MaxPoolingOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "MaxPooling";
-    op.type = "Pooling";
-    op.forward = MaxPoolingForward;
-    op.backward = MaxPoolingBackward;
+    Op op("MaxPooling", "Pooling", MaxPoolingForward, MaxPoolingBackward);
     // Tiling with a ragged edge; overlapping with padding; overlapping.
     const int windows[][3] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 0}};
     const struct { const char* name; Pattern values; } inputs[] = {

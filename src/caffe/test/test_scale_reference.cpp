@@ -109,11 +109,7 @@ void AddScaleCases(const std::string& name, const std::vector<int>& shape, int a
 
 const Op& ScaleOp() {
   static const Op op = [] {
-    Op op;
-    op.table = "Scale";
-    op.type = "Scale";
-    op.forward = ScaleForward;
-    op.backward = ScaleBackward;
+    Op op("Scale", "Scale", ScaleForward, ScaleBackward);
     // Out of place and not asked for, bottom 0's diff is upstream's GPU
     // scratch; a scale bottom's stays.
     op.keeps_unpropagated_diff = {false, true};
