@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 
 #include "caffe/layers/blank_square_kernels.hpp"
+#include "caffe/test/layer_reference.hpp"
 
 namespace caffe {
 namespace {
@@ -97,15 +98,17 @@ std::vector<PixelYX> Corners(const Geometry& g) {
   return corners;
 }
 
-bool InSquare(const Geometry& g, const std::vector<PixelYX>& corners,
-              size_t i) {
-  const size_t plane = static_cast<size_t>(g.height) * g.width;
-  const int n = static_cast<int>(i / plane / g.channels);
-  const int y = static_cast<int>(i % plane / g.width);
-  const int x = static_cast<int>(i % g.width);
-  const PixelYX corner = corners[n];
-  return corner.x >= 0 && x >= corner.x && x < corner.x + g.square_width &&
-         y >= corner.y && y < corner.y + g.square_height;
+// Where the squares are, from BlankSquare's reference: 1 in the squares, 0
+// elsewhere.
+std::vector<double> SquareMask(const Geometry& g,
+                               const std::vector<PixelYX>& corners) {
+  const std::vector<int> shape{g.num, g.channels, g.height, g.width};
+  std::vector<double> mask;
+  reference::BlankSquareReference(shape, g.square_height, g.square_width,
+      corners, 1, std::vector<double>(
+          static_cast<size_t>(g.num) * g.channels * g.height * g.width, 0),
+      &mask);
+  return mask;
 }
 
 const Case kCases[] = {
@@ -159,6 +162,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestOutOfPlaceWritesEachElementOnce) {
     const size_t count = static_cast<size_t>(g.num) * g.channels * g.height *
                          g.width;
     const std::vector<PixelYX> corners = Corners(g);
+    const std::vector<double> mask = SquareMask(g, corners);
     std::vector<Dtype> src(count), dst(count, Dtype(-1));
     for (size_t i = 0; i < count; ++i) src[i] = Dtype(i + 1);
     // Every pair of element offsets from a 16-byte boundary: alike (the
@@ -183,7 +187,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestOutOfPlaceWritesEachElementOnce) {
       }
       EXPECT_EQ(0, m.misaligned_vectors);
       for (size_t i = 0; i < count; ++i) {
-        const bool blank = InSquare(g, corners, i);
+        const bool blank = mask[i] != 0;
         ASSERT_EQ(1, m.writes[i]) << "element " << i << ", offsets "
                                   << src_offset << " " << dst_offset;
         ASSERT_EQ(blank ? Dtype(0) : src[i], dst[i]) << "element " << i;
@@ -203,6 +207,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestInPlaceWritesOnlyTheSquares) {
     const size_t count = static_cast<size_t>(g.num) * g.channels * g.height *
                          g.width;
     const std::vector<PixelYX> corners = Corners(g);
+    const std::vector<double> mask = SquareMask(g, corners);
     for (int offset = 0; offset < kWidth; ++offset) {
       std::vector<Dtype> data(count, Dtype(1));
       RecordingMemory<Dtype> m = {NULL, data.data(), Dtype(0), 0,
@@ -215,7 +220,7 @@ TYPED_TEST(BlankSquareKernelsTest, TestInPlaceWritesOnlyTheSquares) {
       });
       EXPECT_EQ(0, m.misaligned_vectors);
       for (size_t i = 0; i < count; ++i) {
-        const bool blank = InSquare(g, corners, i);
+        const bool blank = mask[i] != 0;
         ASSERT_EQ(blank ? 1 : 0, m.writes[i]) << "element " << i
                                               << ", offset " << offset;
         ASSERT_EQ(0, m.reads[i]);

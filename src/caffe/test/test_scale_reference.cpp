@@ -1,202 +1,160 @@
-// Scale's forward and backward (the fork's src/caffe/layers/scale_layer.cpp on
-// the CPU; upstream's GPU code with
-// patches/0039-scale-gpu-parameter-gradient-accumulates.patch) against a
-// direct double-precision reference: with and without bias, in place and not,
-// the scale a parameter or bottom[1], over axes with several values per row
-// and with one (inner_dim 1), a scale over the first axis (outer_dim 1), an
+// Scale (the fork's src/caffe/layers/scale_layer.cpp on the CPU; upstream's
+// GPU code with patches/0039-scale-gpu-parameter-gradient-accumulates.patch)
+// against its reference: with and without bias, in place and not, the scale
+// a parameter or bottom[1], over axes with several values per row and with
+// one (inner_dim 1), a scale over the first axis (outer_dim 1), an
 // elementwise one and a scalar one, and with each gradient asked for or not.
-// Parameter gradients must add to what they held; a bottom's gradient is
-// assigned. Tolerances: the layer sums at most a few hundred products of
-// values below 4 in Dtype, so float sums carry ~1e-5 relative error; 1e-4
-// (relative to the value, at least 1) for float, 1e-10 for double.
-#include <algorithm>
-#include <cmath>
+// Tolerances: the layer sums at most a few hundred products of values below
+// 4 in Dtype, so float sums carry ~1e-5 relative error; 1e-4 for float,
+// 1e-10 for double.
+#include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
-
-#include "caffe/blob.hpp"
-#include "caffe/common.hpp"
-#include "caffe/filler.hpp"
-#include "caffe/layers/scale_layer.hpp"
-
-#include "caffe/test/test_caffe_main.hpp"
+#include "caffe/test/layer_reference.hpp"
 
 namespace caffe {
+namespace reference {
+namespace {
 
-template <typename TypeParam>
-class ScaleReferenceTest : public MultiDeviceTest<TypeParam> {
-  typedef typename TypeParam::Dtype Dtype;
-
- protected:
-  struct Case {
-    vector<int> shape;
-    int axis, num_axes;
-    bool bias, in_place, scale_bottom;
-    // Which gradients are asked for: the bottom's, the scale's (bottom[1]'s
-    // or the parameter's) and the bias's.
-    bool bottom_diff = true, scale_diff = true, bias_diff = true;
-  };
-
-  static double Tolerance(double value) {
-    return (sizeof(Dtype) == 4 ? 1e-4 : 1e-10) *
-           std::max(1.0, std::abs(value));
-  }
-
-  static void Fill(Blob<Dtype>* blob, double lo, double hi, bool diff) {
-    Blob<Dtype> values(blob->shape());
-    FillerParameter param;
-    param.set_min(lo);
-    param.set_max(hi);
-    UniformFiller<Dtype> filler(param);
-    filler.Fill(&values);
-    caffe_copy(blob->count(), values.cpu_data(),
-               diff ? blob->mutable_cpu_diff() : blob->mutable_cpu_data());
-  }
-
-  void Check(const Case& c) {
-    Caffe::set_random_seed(1701);
-    LayerParameter param;
-    param.mutable_scale_param()->set_axis(c.axis);
-    param.mutable_scale_param()->set_num_axes(c.num_axes);
-    param.mutable_scale_param()->set_bias_term(c.bias);
-    ScaleLayer<Dtype> layer(param);
-    Blob<Dtype> bottom(c.shape), separate_top;
-    const vector<int> scale_shape(c.shape.begin() + c.axis,
-                                  c.shape.begin() + c.axis + c.num_axes);
-    Blob<Dtype> scale_bottom(scale_shape);
-    Fill(&bottom, -2, 2, false);
-    Blob<Dtype>* top = c.in_place ? &bottom : &separate_top;
-    vector<Blob<Dtype>*> bottoms{&bottom}, tops{top};
-    if (c.scale_bottom) bottoms.push_back(&scale_bottom);
-    layer.SetUp(bottoms, tops);
-    if (!c.scale_bottom) layer.set_param_propagate_down(0, c.scale_diff);
-    if (c.bias) {
-      layer.set_param_propagate_down(layer.blobs().size() - 1, c.bias_diff);
-    }
-    Blob<Dtype>* scale = c.scale_bottom ? &scale_bottom : layer.blobs()[0].get();
-    Blob<Dtype>* bias = c.bias ? layer.blobs().back().get() : NULL;
-    Fill(scale, -2, 2, false);
-    if (bias) Fill(bias, -1, 1, false);
-
-    const int outer = bottom.count(0, c.axis), dim = scale->count();
-    const int inner = bottom.count(c.axis + c.num_axes);
-    const vector<Dtype> x(bottom.cpu_data(), bottom.cpu_data() + bottom.count());
-    const vector<Dtype> s(scale->cpu_data(), scale->cpu_data() + dim);
-    vector<Dtype> b(dim, 0);
-    if (bias) b.assign(bias->cpu_data(), bias->cpu_data() + dim);
-
-    layer.Forward(bottoms, tops);
-    for (int o = 0; o < outer; ++o) {
-      for (int d = 0; d < dim; ++d) {
-        for (int i = 0; i < inner; ++i) {
-          const int k = (o * dim + d) * inner + i;
-          const double y = double(x[k]) * s[d] + b[d];
-          ASSERT_NEAR(y, top->cpu_data()[k], Tolerance(y)) << "top " << k;
-        }
-      }
-    }
-
-    // Gradients: parameters start from what an earlier pass left, and
-    // those not asked for stay as they were.
-    Fill(top, -2, 2, true);
-    const vector<Dtype> dy(top->cpu_diff(), top->cpu_diff() + top->count());
-    Fill(scale, -1, 1, true);
-    const vector<Dtype> scale_held(scale->cpu_diff(), scale->cpu_diff() + dim);
-    vector<Dtype> bias_held(dim, 0);
-    if (bias) {
-      Fill(bias, -1, 1, true);
-      bias_held.assign(bias->cpu_diff(), bias->cpu_diff() + dim);
-    }
-    vector<bool> down(1, c.bottom_diff);
-    if (c.scale_bottom) down.push_back(c.scale_diff);
-    layer.Backward(tops, down, bottoms);
-    vector<double> ds(dim, 0), db(dim, 0);
-    for (int o = 0; o < outer; ++o) {
-      for (int d = 0; d < dim; ++d) {
-        for (int i = 0; i < inner; ++i) {
-          const int k = (o * dim + d) * inner + i;
-          ds[d] += double(dy[k]) * x[k];
-          db[d] += dy[k];
-          // In place and not asked for, the bottom's gradient is the top's,
-          // left alone. (Out of place, upstream's GPU code uses it as
-          // scratch then.)
-          if (!c.bottom_diff && !c.in_place) continue;
-          const double dx = c.bottom_diff ? double(dy[k]) * s[d] : dy[k];
-          ASSERT_NEAR(dx, bottom.cpu_diff()[k], Tolerance(dx)) << "diff " << k;
-        }
-      }
-    }
-    for (int d = 0; d < dim; ++d) {
-      const double expected_ds = !c.scale_diff ? scale_held[d] :
-          c.scale_bottom ? ds[d] : scale_held[d] + ds[d];
-      EXPECT_NEAR(expected_ds, scale->cpu_diff()[d], Tolerance(expected_ds))
-          << "scale diff " << d;
-      if (bias) {
-        const double expected_db = bias_held[d] + (c.bias_diff ? db[d] : 0);
-        EXPECT_NEAR(expected_db, bias->cpu_diff()[d], Tolerance(expected_db))
-            << "bias diff " << d;
-      }
-    }
-  }
-
-  void CheckAll(const vector<int>& shape, int axis, int num_axes) {
-    for (int scale_bottom = 0; scale_bottom < 2; ++scale_bottom) {
-      for (int bias = 0; bias < 2; ++bias) {
-        for (int in_place = 0; in_place < 2; ++in_place) {
-          SCOPED_TRACE(::testing::Message() << "axis " << axis << ", num_axes "
-              << num_axes << ", scale_bottom " << scale_bottom << ", bias "
-              << bias << ", in_place " << in_place);
-          Check(Case{shape, axis, num_axes, bias != 0, in_place != 0,
-                     scale_bottom != 0});
-        }
-      }
-    }
-  }
+// outer x dim x inner: the scale's axes are dim, those before outer.
+struct ScaleDims {
+  int outer, dim, inner;
 };
 
-TYPED_TEST_CASE(ScaleReferenceTest, TestDtypesAndDevices);
-
-TYPED_TEST(ScaleReferenceTest, PerChannel) {
-  // Rows of 35 (four partial-sum blocks and a tail of 3).
-  this->CheckAll(vector<int>{4, 6, 5, 7}, 1, 1);
+ScaleDims ScaleDimsOf(const Pass& p) {
+  const ScaleParameter& sp = p.param->scale_param();
+  const std::vector<int>& shape = p.bottom[0].shape;
+  const int axes = shape.size();
+  const int axis = sp.axis() < 0 ? sp.axis() + axes : sp.axis();
+  int dim = 1;
+  if (p.bottom.size() > 1) {
+    dim = p.bottom[1].count();
+  } else {
+    for (int a = axis; a < axis + sp.num_axes(); ++a) dim *= shape[a];
+  }
+  int outer = 1;
+  for (int a = 0; a < axis; ++a) outer *= shape[a];
+  return {outer, dim, p.bottom[0].count() / (outer * dim)};
 }
 
-TYPED_TEST(ScaleReferenceTest, OneValuePerRow) {
-  this->CheckAll(vector<int>{3, 5}, 1, 1);  // inner_dim 1
+const std::vector<double>& ScaleOf(const Pass& p) {
+  return p.bottom.size() > 1 ? p.bottom[1].v : p.blobs[0].v;
 }
 
-TYPED_TEST(ScaleReferenceTest, TwoAxes) {
-  this->CheckAll(vector<int>{2, 3, 4, 5}, 1, 2);
+// y = x * s[d] + b[d]
+void ScaleForward(Pass* p) {
+  const ScaleDims d = ScaleDimsOf(*p);
+  const std::vector<double>& s = ScaleOf(*p);
+  const bool bias = p->param->scale_param().bias_term();
+  p->top.resize(1);
+  p->top[0].Resize(p->bottom[0].shape);
+  for (int o = 0; o < d.outer; ++o)
+    for (int c = 0; c < d.dim; ++c)
+      for (int i = 0; i < d.inner; ++i) {
+        const int k = (o * d.dim + c) * d.inner + i;
+        p->top[0].v[k] = p->bottom[0].v[k] * s[c] +
+                         (bias ? p->blobs.back().v[c] : 0);
+      }
 }
 
-TYPED_TEST(ScaleReferenceTest, FirstAxis) {
-  this->CheckAll(vector<int>{6, 4, 3}, 0, 1);  // outer_dim 1
+// dx = dy * s; ds = sum dy * x; db = sum dy.
+void ScaleBackward(Pass* p) {
+  const ScaleDims d = ScaleDimsOf(*p);
+  const std::vector<double>& s = ScaleOf(*p);
+  const std::vector<double>& x = p->bottom[0].v;
+  const std::vector<double>& dy = p->top_diff[0].v;
+  std::vector<double> ds(d.dim, 0), db(d.dim, 0);
+  p->bottom_diff[0].Resize(p->bottom[0].shape);
+  for (int o = 0; o < d.outer; ++o)
+    for (int c = 0; c < d.dim; ++c)
+      for (int i = 0; i < d.inner; ++i) {
+        const int k = (o * d.dim + c) * d.inner + i;
+        p->bottom_diff[0].v[k] = dy[k] * s[c];
+        ds[c] += dy[k] * x[k];
+        db[c] += dy[k];
+      }
+  if (p->bottom.size() > 1) {
+    p->bottom_diff[1].shape = p->bottom[1].shape;
+    p->bottom_diff[1].v = ds;
+  } else {
+    p->blob_diff[0].v = ds;
+  }
+  if (p->param->scale_param().bias_term()) p->blob_diff.back().v = db;
 }
 
-TYPED_TEST(ScaleReferenceTest, Elementwise) {
-  // An InnerProduct layer's output at batch 1: as many scales as values.
-  this->CheckAll(vector<int>{1, 7}, 0, 2);
+std::string ScaleParam(int axis, int num_axes, bool bias) {
+  return "scale_param { axis: " + std::to_string(axis) + " num_axes: " +
+         std::to_string(num_axes) + " bias_term: " +
+         (bias ? "true" : "false") + " }";
 }
 
-TYPED_TEST(ScaleReferenceTest, Scalar) {
-  this->CheckAll(vector<int>{3, 4, 5}, 1, 0);  // one scale for all
-}
-
-TYPED_TEST(ScaleReferenceTest, OnlyTheGradientsAskedFor) {
-  typedef typename TypeParam::Dtype Dtype;
+// Every combination of a scale bottom or parameter, bias, in place.
+void AddScaleCases(const std::string& name, const std::vector<int>& shape, int axis,
+            int num_axes, std::vector<Case>* cases) {
+  const std::vector<int> scale_shape(shape.begin() + axis,
+                                     shape.begin() + axis + num_axes);
   for (int scale_bottom = 0; scale_bottom < 2; ++scale_bottom)
-  for (int in_place = 0; in_place < 2; ++in_place)
-  for (int asked = 0; asked < 8; ++asked) {
-    SCOPED_TRACE(::testing::Message() << "scale_bottom " << scale_bottom
-        << ", in_place " << in_place << ", asked " << asked);
-    typename ScaleReferenceTest<TypeParam>::Case c{vector<int>{4, 6, 5, 7}, 1,
-        1, true, in_place != 0, scale_bottom != 0};
-    c.bottom_diff = asked & 1;
-    c.scale_diff = asked & 2;
-    c.bias_diff = asked & 4;
-    this->Check(c);
+  for (int bias = 0; bias < 2; ++bias)
+  for (int in_place = 0; in_place < 2; ++in_place) {
+    std::vector<std::vector<int> > shapes{shape};
+    if (scale_bottom) shapes.push_back(scale_shape);
+    Case c(name + (scale_bottom ? "/scale_bottom" : "/scale_param") +
+           (bias ? "/bias" : "") + (in_place ? "/in_place" : ""),
+           ScaleParam(axis, num_axes, bias), shapes);
+    c.Ranges({{-2, 2}}).BlobRanges({{-2, 2}, {-1, 1}}).TopDiffRange({-2, 2})
+        .InPlace(in_place).Tol(1e-4, 1e-10);
+    cases->push_back(c);
   }
 }
+
+const Op& ScaleOp() {
+  static const Op op = [] {
+    Op op("Scale", "Scale", ScaleForward, ScaleBackward);
+    // Out of place and not asked for, bottom 0's diff is upstream's GPU
+    // scratch; a scale bottom's stays.
+    op.keeps_unpropagated_diff = {false, true};
+    std::vector<Case>& cases = op.cases;
+    // Rows of 35 (four partial-sum blocks and a tail of 3).
+    AddScaleCases("per_channel", {4, 6, 5, 7}, 1, 1, &cases);
+    AddScaleCases("one_value_per_row", {3, 5}, 1, 1, &cases);  // inner_dim 1
+    AddScaleCases("two_axes", {2, 3, 4, 5}, 1, 2, &cases);
+    AddScaleCases("first_axis", {6, 4, 3}, 0, 1, &cases);      // outer_dim 1
+    // An InnerProduct layer's output at batch 1: as many scales as values.
+    AddScaleCases("elementwise", {1, 7}, 0, 2, &cases);
+    AddScaleCases("scalar", {3, 4, 5}, 1, 0, &cases);          // one scale for all
+    // Only the gradients asked for: bottom's, scale's, bias's.
+    for (int scale_bottom = 0; scale_bottom < 2; ++scale_bottom)
+    for (int in_place = 0; in_place < 2; ++in_place)
+    for (int asked = 0; asked < 8; ++asked) {
+      std::vector<std::vector<int> > shapes{{4, 6, 5, 7}};
+      if (scale_bottom) shapes.push_back({6});
+      Case c("asked_" + std::to_string(asked) +
+             (scale_bottom ? "/scale_bottom" : "/scale_param") +
+             (in_place ? "/in_place" : ""), ScaleParam(1, 1, true), shapes);
+      const bool bottom = asked & 1, scale = asked & 2, bias = asked & 4;
+      if (scale_bottom) {
+        c.PropagateDown({bottom, scale}).ParamPropagateDown({bias});
+      } else {
+        c.PropagateDown({bottom}).ParamPropagateDown({scale, bias});
+      }
+      c.Ranges({{-2, 2}}).BlobRanges({{-2, 2}, {-1, 1}})
+          .TopDiffRange({-2, 2}).InPlace(in_place).Tol(1e-4, 1e-10);
+      cases.push_back(c);
+    }
+    // Gradients, on small shapes.
+    cases.push_back(Case("gradient/scale_param/bias", ScaleParam(1, 1, true),
+        {{2, 3, 4}}).BlobRanges({{-2, 2}, {-1, 1}}).Tol(1e-4, 1e-10)
+        .Gradient());
+    cases.push_back(Case("gradient/scale_bottom", ScaleParam(1, 2, false),
+        {{2, 3, 2, 2}, {3, 2}}).Tol(1e-4, 1e-10).Gradient());
+    return op;
+  }();
+  return op;
+}
+
+}  // namespace
+}  // namespace reference
+
+REFERENCE_TESTS(Scale, reference::ScaleOp)
 
 }  // namespace caffe
