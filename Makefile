@@ -99,10 +99,10 @@ pycaffe: configure
 test: configure
 	$(BUILD) --target $(TEST_TARGETS)
 
-# RUNTEST_FILTER: a regex over the cases' names (Suite/type.Case) to run
-# only those.
+# RUNTEST_FILTER: a regex over the suites' names (Suite, or Suite/N for a
+# typed suite's types) to run only those; taken as written ($ included).
 runtest: test
-	$(TEST_ENV) $(CTEST) -L gtest $(if $(RUNTEST_FILTER),-R '$(RUNTEST_FILTER)')
+	$(TEST_ENV) $(CTEST) -L gtest $(if $(RUNTEST_FILTER),-R '$(value RUNTEST_FILTER)')
 
 # The Python tests need pycaffe, the tools (caffe, the example converters)
 # and the deliberately broken layer plugin the port-check test loads.
