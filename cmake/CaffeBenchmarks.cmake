@@ -53,7 +53,7 @@ if(BUILD_TESTING)
     add_test(NAME benchmark.${name} COMMAND ${name} --min-time 0.001
       WORKING_DIRECTORY "${merged}")
     set_tests_properties(benchmark.${name} PROPERTIES LABELS "benchmark;slow" TIMEOUT 150
-      ENVIRONMENT "${benchmark_environment}")
+      COST 150 ENVIRONMENT "${benchmark_environment}")
   endforeach()
   if(BUILD_python)
     add_test(NAME benchmark.pycaffe_session

@@ -78,6 +78,8 @@ endif()
 # them. Each has a fixed time budget (its CTest timeout, two to three times
 # what it takes on a 2-core machine) and CTest label "slow", so that CI runs
 # them once, in one stage (.ci/run), and `ctest -LE slow` leaves them out.
+# Their budget is also their COST, so CTest starts the longest first rather
+# than leaving upstream's examples (two minutes) to run alone at the end.
 set(caffe_slow_python_tests test_mpi_training=120 test_upstream_tutorials=90
     test_upstream_examples=400 test_occlusion_example=120)
 
@@ -87,17 +89,19 @@ if(BUILD_python)
     get_filename_component(name "${file}" NAME_WE)
     set(labels python)
     set(timeout 600)
+    set(cost 0)
     foreach(slow IN LISTS caffe_slow_python_tests)
       if(slow MATCHES "^${name}=([0-9]+)$")
         set(labels "python;slow")
         set(timeout ${CMAKE_MATCH_1})
+        set(cost ${CMAKE_MATCH_1})
       endif()
     endforeach()
     add_test(NAME python.${name}
       COMMAND "${Python3_EXECUTABLE}" -m pytest -q -p no:cacheprovider "${file}"
       WORKING_DIRECTORY "${merged}/python/caffe/test")
     set_tests_properties(python.${name} PROPERTIES
-      LABELS "${labels}" TIMEOUT ${timeout}
+      LABELS "${labels}" TIMEOUT ${timeout} COST ${cost}
       # A file whose every test skipped (pytest's summary names no pass)
       # is a skipped CTest test, not a passed one.
       SKIP_REGULAR_EXPRESSION "(^|\n)[0-9]+ skipped in [0-9.]+s"
