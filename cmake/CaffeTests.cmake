@@ -43,14 +43,16 @@ caffe_unity_build(test.testbin)
 # GTEST_SKIP() and none that failed counts as skipped (the driver says so),
 # never as passed. One BLAS thread per test: CTest already runs one test per
 # core. Python layers in C++ tests import pycaffe from the build tree.
-set(target test.testbin)
-set(workdir "${merged}")
-set(environment "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python")
-configure_file("${PROJECT_SOURCE_DIR}/cmake/GTestSuites.cmake.in" gtest_suites.cmake.in @ONLY)
-file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/gtest_suites.cmake"
-  INPUT "${CMAKE_BINARY_DIR}/gtest_suites.cmake.in")
-set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES
-  "${CMAKE_BINARY_DIR}/gtest_suites.cmake")
+function(caffe_add_gtest_suites target workdir environment)
+  configure_file("${PROJECT_SOURCE_DIR}/cmake/GTestSuites.cmake.in"
+    ${target}_suites.cmake.in @ONLY)
+  file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/${target}_suites.cmake"
+    INPUT "${CMAKE_BINARY_DIR}/${target}_suites.cmake.in")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES
+    "${CMAKE_BINARY_DIR}/${target}_suites.cmake")
+endfunction()
+caffe_add_gtest_suites(test.testbin "${merged}"
+  "OPENBLAS_NUM_THREADS=1;PYTHONPATH=${CMAKE_BINARY_DIR}/python")
 
 # A deliberately broken layer the port-check test must catch (a plugin that
 # registers itself in libcaffe's layer registry when loaded).
